@@ -1,0 +1,1 @@
+//! Throwaway Kubernetes control plane for tests.

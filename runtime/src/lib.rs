@@ -1,0 +1,1 @@
+//! Controller scaffolding shared by every flux-rs controller.
