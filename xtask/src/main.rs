@@ -1,1 +1,58 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, so that the README's commands and CI
+//! run exactly the same steps.
+
+mod crds;
+mod demo;
+mod packages;
+mod test;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "flux-rs project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Regenerate crds/ from the Rust API types (or only check it is current).
+    Crds {
+        /// Fail instead of writing when crds/ differs from the generated CRDs.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Install missing system packages (as root), build the cluster binaries,
+    /// check formatting and lints, and run the whole test suite.
+    Test {
+        /// Extra arguments passed to `cargo test --workspace`.
+        #[arg(trailing_var_arg = true)]
+        cargo_args: Vec<String>,
+    },
+    /// Start a local control plane with our CRDs and controllers and show it.
+    Demo {
+        /// Show the result and stop, instead of keeping the cluster up until Ctrl-C.
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Crds { check } => crds::run(&workspace_root(), check),
+        Command::Test { cargo_args } => test::run(&workspace_root(), &cargo_args),
+        Command::Demo { once } => demo::run(once),
+    }
+}
+
+/// The repository root (xtask lives one level below it).
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
