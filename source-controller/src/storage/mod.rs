@@ -1,0 +1,299 @@
+//! The artifact store: tarballs under `--storage-path`, laid out as upstream
+//! (`<kind>/<namespace>/<name>/<file>`), written atomically, served over HTTP and
+//! garbage collected.
+
+mod archive;
+pub mod server;
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+pub use archive::{ArchiveSummary, write_archive};
+
+use crate::ignore::IgnoreFilter;
+use crate::{Error, Result};
+
+/// Identifies the folder of one source object in the store.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectKey {
+    /// Lower-case kind, e.g. `gitrepository`.
+    pub kind: String,
+    /// Namespace of the object.
+    pub namespace: String,
+    /// Name of the object.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// Key for an object of `kind` (any case) in `namespace`.
+    pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
+        Self {
+            kind: kind.to_lowercase(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    fn relative_dir(&self) -> PathBuf {
+        Path::new(&self.kind).join(&self.namespace).join(&self.name)
+    }
+}
+
+/// A file written into the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFile {
+    /// Path relative to the storage root (`status.artifact.path`).
+    pub path: String,
+    /// Download URL (`status.artifact.url`).
+    pub url: String,
+    /// `sha256:<hex>` of the file.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// The artifact store. Cheap to share behind an `Arc`.
+pub struct Storage {
+    root: PathBuf,
+    base_url: String,
+    retention_records: usize,
+    locks: Mutex<HashMap<ObjectKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Storage {
+    /// Opens (creating if needed) the store at `root`; URLs start with `base_url`.
+    pub fn new(root: &Path, base_url: &str, retention_records: usize) -> Result<Self> {
+        fs::create_dir_all(root).map_err(io_err(root))?;
+        let root = root.canonicalize().map_err(io_err(root))?;
+        Ok(Self {
+            root,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            retention_records: retention_records.max(1),
+            locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Root folder of the store.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Serialises writers of one object: reconciles of the same object never
+    /// write or collect its folder at the same time.
+    pub async fn lock(&self, key: &ObjectKey) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self
+                .locks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            locks.entry(key.clone()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    /// Download URL of a store-relative path.
+    pub fn url_for(&self, relative: &str) -> String {
+        format!("{}/{relative}", self.base_url)
+    }
+
+    /// Archives the tree at `src` into `<object folder>/<file_name>`: written to a
+    /// temporary file in the same folder and renamed, so readers never see a
+    /// partial archive.
+    pub fn archive(
+        &self,
+        key: &ObjectKey,
+        file_name: &str,
+        src: &Path,
+        filter: &IgnoreFilter,
+    ) -> Result<StoredFile> {
+        let dir = self.root.join(key.relative_dir());
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let temp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(&dir)
+            .map_err(io_err(&dir))?;
+        let out = temp.reopen().map_err(io_err(temp.path()))?;
+        let summary = write_archive(src, filter, out)?;
+        let target = dir.join(file_name);
+        temp.persist(&target).map_err(|e| Error::Io {
+            path: target.clone(),
+            message: e.to_string(),
+        })?;
+        let path = key
+            .relative_dir()
+            .join(file_name)
+            .to_string_lossy()
+            .into_owned();
+        Ok(StoredFile {
+            url: self.url_for(&path),
+            path,
+            digest: summary.digest,
+            size: summary.size,
+        })
+    }
+
+    /// Whether the file a status claims is in the store with the claimed digest.
+    /// Used after a restart so an artifact is only reported if it really exists.
+    pub fn verify(&self, relative: &str, digest: Option<&str>) -> bool {
+        let Some(path) = self.resolve(relative) else {
+            return false;
+        };
+        match digest {
+            Some(expected) => file_digest(&path).is_ok_and(|actual| actual == expected),
+            None => path.is_file(),
+        }
+    }
+
+    /// Deletes all but the newest `--artifact-retention-records` archives of the
+    /// object, always keeping `current`. Returns the deleted paths.
+    pub fn garbage_collect(&self, key: &ObjectKey, current: &str) -> Result<Vec<PathBuf>> {
+        let dir = self.root.join(key.relative_dir());
+        let mut files: Vec<(SystemTime, PathBuf)> = match fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .filter(|e| !e.file_name().to_string_lossy().starts_with(".tmp-"))
+                .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+                .collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&dir)(e)),
+        };
+        files.sort_by(|a, b| b.0.cmp(&a.0));
+        let current = self.root.join(current);
+        let mut deleted = Vec::new();
+        for (_, path) in files.into_iter().skip(self.retention_records) {
+            if path != current {
+                fs::remove_file(&path).map_err(io_err(&path))?;
+                deleted.push(path);
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes the object's whole folder (on object deletion).
+    pub fn remove_all(&self, key: &ObjectKey) -> Result<()> {
+        let dir = self.root.join(key.relative_dir());
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&dir)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Maps a store-relative path to a file inside the store, refusing `..`,
+    /// absolute paths and symlinks that lead outside the root.
+    pub fn resolve(&self, relative: &str) -> Option<PathBuf> {
+        let relative = Path::new(relative);
+        let safe = relative
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !safe {
+            return None;
+        }
+        let path = self.root.join(relative).canonicalize().ok()?;
+        (path.starts_with(&self.root) && path.is_file()).then_some(path)
+    }
+}
+
+/// `sha256:<hex>` of a file, streamed.
+pub fn file_digest(path: &Path) -> Result<String> {
+    let mut file = File::open(path).map_err(io_err(path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
+}
+
+fn io_err(path: &Path) -> impl Fn(io::Error) -> Error + '_ {
+    move |e| Error::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(retention: usize) -> (tempfile::TempDir, Storage) {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::new(
+            dir.path(),
+            "http://source-controller.flux-system.svc.cluster.local.",
+            retention,
+        )
+        .unwrap();
+        (dir, storage)
+    }
+
+    fn source(content: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("app.yaml"), content).unwrap();
+        dir
+    }
+
+    #[test]
+    fn archive_lays_out_paths_and_urls_like_upstream() {
+        let (_dir, storage) = store(2);
+        let src = source("a");
+        let key = ObjectKey::new("GitRepository", "flux-system", "podinfo");
+        let filter = IgnoreFilter::for_tree(src.path(), None).unwrap();
+        let stored = storage
+            .archive(&key, "abc.tar.gz", src.path(), &filter)
+            .unwrap();
+        assert_eq!(stored.path, "gitrepository/flux-system/podinfo/abc.tar.gz");
+        assert_eq!(
+            stored.url,
+            "http://source-controller.flux-system.svc.cluster.local./gitrepository/flux-system/podinfo/abc.tar.gz"
+        );
+        assert!(storage.verify(&stored.path, Some(&stored.digest)));
+        assert!(!storage.verify(&stored.path, Some("sha256:00")));
+        assert!(!storage.verify("gitrepository/flux-system/podinfo/missing.tar.gz", None));
+    }
+
+    #[test]
+    fn resolve_refuses_escapes() {
+        let (dir, storage) = store(2);
+        fs::write(dir.path().join("inside"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("link")).unwrap();
+        assert!(storage.resolve("inside").is_some());
+        assert!(storage.resolve("../etc/hostname").is_none());
+        assert!(storage.resolve("/etc/hostname").is_none());
+        assert!(storage.resolve("link").is_none());
+    }
+
+    #[test]
+    fn garbage_collection_keeps_the_newest_records_and_the_current_file() {
+        let (_dir, storage) = store(2);
+        let key = ObjectKey::new("GitRepository", "ns", "repo");
+        let mut stored = Vec::new();
+        for i in 0..4 {
+            let src = source(&i.to_string());
+            let filter = IgnoreFilter::for_tree(src.path(), None).unwrap();
+            stored.push(
+                storage
+                    .archive(&key, &format!("{i}.tar.gz"), src.path(), &filter)
+                    .unwrap(),
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let deleted = storage.garbage_collect(&key, &stored[3].path).unwrap();
+        assert_eq!(deleted.len(), 2);
+        assert!(storage.verify(&stored[3].path, None));
+        assert!(storage.verify(&stored[2].path, None));
+        assert!(!storage.verify(&stored[0].path, None));
+        storage.remove_all(&key).unwrap();
+        assert!(!storage.verify(&stored[3].path, None));
+    }
+}
