@@ -8,6 +8,7 @@
 
 pub mod binaries;
 mod cluster;
+pub mod git;
 mod manifests;
 mod pki;
 mod process;
@@ -58,6 +59,14 @@ pub enum Error {
         status: String,
         /// The tail of its log.
         log: String,
+    },
+    /// A helper command (git, ssh-keygen, ...) failed.
+    #[error("`{command}` failed: {output}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Its standard error.
+        output: String,
     },
     /// A Kubernetes API call failed.
     #[error("Kubernetes API call failed: {0}")]

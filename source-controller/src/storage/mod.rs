@@ -164,7 +164,7 @@ impl Storage {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_err(&dir)(e)),
         };
-        files.sort_by(|a, b| b.0.cmp(&a.0));
+        files.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
         let current = self.root.join(current);
         let mut deleted = Vec::new();
         for (_, path) in files.into_iter().skip(self.retention_records) {
