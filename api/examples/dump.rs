@@ -1,1 +1,5 @@
-fn main() { for c in fluxrs_api::crds::all() { print!("{}", fluxrs_api::crds::to_yaml(&c)); } }
+fn main() {
+    for c in fluxrs_api::crds::all() {
+        print!("{}", fluxrs_api::crds::to_yaml(&c));
+    }
+}

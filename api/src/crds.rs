@@ -33,8 +33,12 @@ pub fn all() -> Vec<CustomResourceDefinition> {
 ///
 /// Panics if the versions disagree on group, kind or scope: that is a bug in the
 /// type definitions, caught by the CRD tests.
-pub(crate) fn merge(versions: Vec<CustomResourceDefinition>, storage: &str) -> CustomResourceDefinition {
-    merge_crds(versions, storage).expect("CRD versions of one kind must agree on group, kind and scope")
+pub(crate) fn merge(
+    versions: Vec<CustomResourceDefinition>,
+    storage: &str,
+) -> CustomResourceDefinition {
+    merge_crds(versions, storage)
+        .expect("CRD versions of one kind must agree on group, kind and scope")
 }
 
 /// The file under `crds/` that holds a CRD: `<group>_<plural>.yaml`, as upstream names them.
@@ -56,13 +60,15 @@ fn finalize(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
         .get_or_insert_with(Default::default)
         .insert(SUBSTITUTE_ANNOTATION.to_string(), "disabled".to_string());
     for version in &mut crd.spec.versions {
-        let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) else {
+        let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        else {
             continue;
         };
         if let Some(status) = schema.properties.as_mut().and_then(|p| p.get_mut("status")) {
-            status.default = Some(JSON(
-                json!({ "observedGeneration": -1 }),
-            ));
+            status.default = Some(JSON(json!({ "observedGeneration": -1 })));
         }
     }
     crd

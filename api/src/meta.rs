@@ -273,3 +273,42 @@ macro_rules! impl_flux_object {
         }
     };
 }
+
+/// The set of Kubernetes objects a controller applied for one Flux object
+/// (Kustomization, HelmRelease), used for garbage collection and health checks.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct ResourceInventory {
+    /// Entries is the list of Kubernetes object references.
+    pub entries: Vec<ResourceRef>,
+}
+
+/// One Kubernetes object in a [`ResourceInventory`].
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct ResourceRef {
+    /// ID is the object's identity in the format
+    /// `<namespace>_<name>_<group>_<kind>`.
+    pub id: String,
+    /// Version is the API version of the object's kind.
+    pub v: String,
+}
+
+/// An access control list for cross-namespace references to a Flux object
+/// (upstream `fluxcd/pkg/apis/acl`; declared by HelmRepository and
+/// ImageRepository, not enforced upstream).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessFrom {
+    /// NamespaceSelectors is the list of namespace selectors to which this ACL
+    /// applies; items are ORed.
+    pub namespace_selectors: Vec<NamespaceSelector>,
+}
+
+/// Selects the namespaces an [`AccessFrom`] applies to.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceSelector {
+    /// MatchLabels is a map of {key,value} pairs that a namespace's labels must
+    /// all match; an empty map matches every namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_labels: Option<BTreeMap<String, String>>,
+}

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::meta::{Artifact, LocalObjectReference};
 
 /// The desired state of a Git repository checkout.
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "each `printcolumn(..)` of `#[kube]` repeats `type_ = \"string\"`"
+)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "source.toolkit.fluxcd.io",
@@ -23,9 +27,21 @@ use crate::meta::{Artifact, LocalObjectReference};
     derive = "PartialEq",
     derive = "Default",
     printcolumn(name = "URL", type_ = "string", json_path = ".spec.url"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
-    printcolumn(name = "Status", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].message"#)
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].message"#
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct GitRepositorySpec {
