@@ -12,6 +12,7 @@ pub mod git;
 mod manifests;
 mod pki;
 mod process;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 

@@ -3,6 +3,7 @@
 
 pub mod git;
 pub mod ignore;
+pub mod oci;
 pub mod storage;
 
 use std::path::PathBuf;
@@ -36,6 +37,15 @@ pub enum Error {
     /// The remote refused our credentials or host key verification failed.
     #[error("authentication failed: {0}")]
     Authentication(String),
+    /// Pulling from an OCI registry failed.
+    #[error("{0}")]
+    OciPull(String),
+    /// The artifact's layers do not match `spec.layerSelector` or cannot be used.
+    #[error("{0}")]
+    OciLayer(String),
+    /// An archive would escape its folder or exceed the size limit.
+    #[error("unsafe archive: {0}")]
+    UnsafeArchive(String),
     /// Any other Git failure (network, protocol, timeout).
     #[error("git operation failed: {0}")]
     Git(String),

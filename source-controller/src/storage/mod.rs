@@ -3,6 +3,7 @@
 //! garbage collected.
 
 mod archive;
+mod extract;
 pub mod server;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 pub use archive::{ArchiveSummary, write_archive};
+pub use extract::extract_tar_gz;
 
 use crate::ignore::IgnoreFilter;
 use crate::{Error, Result};
