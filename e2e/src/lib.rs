@@ -8,7 +8,9 @@
 
 pub mod binaries;
 mod cluster;
+pub mod controller;
 pub mod git;
+pub mod http;
 mod manifests;
 mod pki;
 mod process;

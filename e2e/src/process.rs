@@ -32,11 +32,24 @@ impl ManagedProcess {
         log_dir: &Path,
         group: u32,
     ) -> Result<Self> {
+        Self::spawn_with_env(name, binary, args, &[], log_dir, group)
+    }
+
+    /// [`Self::spawn`] with extra environment variables.
+    pub fn spawn_with_env(
+        name: &str,
+        binary: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+        log_dir: &Path,
+        group: u32,
+    ) -> Result<Self> {
         let log = log_dir.join(format!("{name}.log"));
         let out = File::create(&log).map_err(|e| Error::io(&log, e))?;
         let err = out.try_clone().map_err(|e| Error::io(&log, e))?;
         let child = Command::new(binary)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

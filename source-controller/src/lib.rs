@@ -1,9 +1,12 @@
 //! flux-rs source-controller: turns Git repositories and OCI artifacts into
 //! verified tarballs in a local store, served over HTTP to the other controllers.
 
+pub mod controller;
+pub mod flags;
 pub mod git;
 pub mod ignore;
 pub mod oci;
+pub mod reconcile;
 pub mod storage;
 
 use std::path::PathBuf;

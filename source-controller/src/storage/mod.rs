@@ -140,6 +140,38 @@ impl Storage {
         })
     }
 
+    /// Copies the file at `src` into `<object folder>/<file_name>` as is (an OCI
+    /// layer stored with `operation: copy`), atomically.
+    pub fn store_file(&self, key: &ObjectKey, file_name: &str, src: &Path) -> Result<StoredFile> {
+        let dir = self.root.join(key.relative_dir());
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let temp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(&dir)
+            .map_err(io_err(&dir))?;
+        let mut out = temp.reopen().map_err(io_err(temp.path()))?;
+        let mut input = File::open(src).map_err(io_err(src))?;
+        let size = io::copy(&mut input, &mut out).map_err(io_err(src))?;
+        out.sync_all().map_err(io_err(temp.path()))?;
+        let digest = file_digest(temp.path())?;
+        let target = dir.join(file_name);
+        temp.persist(&target).map_err(|e| Error::Io {
+            path: target.clone(),
+            message: e.to_string(),
+        })?;
+        let path = key
+            .relative_dir()
+            .join(file_name)
+            .to_string_lossy()
+            .into_owned();
+        Ok(StoredFile {
+            url: self.url_for(&path),
+            path,
+            digest,
+            size,
+        })
+    }
+
     /// Whether the file a status claims is in the store with the claimed digest.
     /// Used after a restart so an artifact is only reported if it really exists.
     pub fn verify(&self, relative: &str, digest: Option<&str>) -> bool {

@@ -1,0 +1,59 @@
+//! Our controller binaries run as real processes against the test cluster, with
+//! their logs kept for failure messages.
+
+use std::path::Path;
+
+use tempfile::TempDir;
+
+use crate::process::{ManagedProcess, Watchdog, log_tail};
+use crate::{Error, Result, TestCluster};
+
+/// A controller process; stopped (and its files removed) when dropped.
+pub struct ControllerProcess {
+    name: String,
+    process: ManagedProcess,
+    _watchdog: Watchdog,
+    dir: TempDir,
+}
+
+impl ControllerProcess {
+    /// Starts `binary` against `cluster` (through `KUBECONFIG`), with
+    /// `RUNTIME_NAMESPACE=flux-system` and logs going to a file. `args` receives
+    /// the process' work folder (removed with the process), e.g. for a storage path.
+    pub fn start(
+        cluster: &TestCluster,
+        name: &str,
+        binary: &Path,
+        args: impl FnOnce(&Path) -> Vec<String>,
+    ) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("fluxrs-{name}-"))
+            .tempdir()
+            .map_err(|e| Error::io(Path::new("/tmp"), e))?;
+        let kubeconfig = cluster.kubeconfig_path().display().to_string();
+        let env = [
+            ("KUBECONFIG", kubeconfig.as_str()),
+            ("RUNTIME_NAMESPACE", "flux-system"),
+            ("RUST_LOG", "info"),
+        ];
+        let args = args(dir.path());
+        let process = ManagedProcess::spawn_with_env(name, binary, &args, &env, dir.path(), 0)?;
+        let watchdog = Watchdog::arm(process.id(), dir.path())?;
+        Ok(Self {
+            name: name.to_string(),
+            process,
+            _watchdog: watchdog,
+            dir,
+        })
+    }
+
+    /// The last lines of the controller's log.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.dir.path().join(format!("{}.log", self.name)))
+    }
+
+    /// Fails with the log tail if the controller has exited.
+    pub fn check_running(&mut self) -> Result<()> {
+        self.process.check_running()
+    }
+}

@@ -1,0 +1,67 @@
+//! Wiring: the artifact server and one controller per source kind.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use fluxrs_api::source::{GitRepository, OCIRepository};
+use fluxrs_runtime::controller::Runtime;
+use fluxrs_runtime::server::serve;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::flags::{Args, MAX_ARTIFACT_BYTES};
+use crate::reconcile::{Context, git_repository, oci_repository};
+use crate::storage::{Storage, server};
+
+/// Runs source-controller until SIGTERM/SIGINT.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    fluxrs_runtime::logging::init(args.runtime.log_level, args.runtime.log_encoding)?;
+    let client = fluxrs_runtime::client::client(&args.runtime).await?;
+    let runtime = Runtime::new(client.clone(), "source-controller", args.runtime.clone())?
+        .with_default_concurrency(2);
+    let base_url = args.artifact_base_url();
+    let storage = Arc::new(
+        Storage::new(
+            &args.storage_path,
+            &base_url,
+            args.artifact_retention_records,
+        )
+        .with_context(|| format!("opening the storage at {}", args.storage_path.display()))?,
+    );
+    info!(path = %storage.root().display(), url = %base_url, "artifact storage ready");
+    let context = Arc::new(Context {
+        client,
+        storage: Arc::clone(&storage),
+        events: runtime.events().clone(),
+        field_manager: runtime.status_field_manager().to_string(),
+        max_artifact_bytes: MAX_ARTIFACT_BYTES,
+    });
+
+    let shutdown = CancellationToken::new();
+    let file_server = {
+        let (address, router, shutdown) = (
+            args.storage_addr.clone(),
+            server::router(storage),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move { serve(&address, router, shutdown).await })
+    };
+    let git = runtime.run_controller(
+        runtime.controller::<GitRepository>(),
+        git_repository::reconcile,
+        Arc::clone(&context),
+    );
+    let oci = runtime.run_controller(
+        runtime.controller::<OCIRepository>(),
+        oci_repository::reconcile,
+        context,
+    );
+    let result = runtime
+        .run(async {
+            tokio::join!(git, oci);
+        })
+        .await;
+    shutdown.cancel();
+    file_server.await.context("artifact server task")??;
+    Ok(result?)
+}

@@ -1,0 +1,225 @@
+//! GitRepository: resolve the ref on the remote, and only when it moved (or the
+//! ignore rules changed, or the stored file is gone) check it out shallowly and
+//! store a new artifact.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use fluxrs_api::source::{GitRepository, GitRepositoryStatus};
+use fluxrs_runtime::events::{Event, EventType};
+use fluxrs_runtime::outcome::{Disposition, Next, ReconcileError};
+use fluxrs_runtime::reconcile_request;
+use fluxrs_runtime::status::apply_status;
+use fluxrs_runtime::status::finalizer::{Step, with_finalizer};
+use kube::ResourceExt;
+use tracing::info;
+
+use super::{
+    Context, SourceFailure, artifact, blocking, mark_artifact_ready, mark_failure, secret_data,
+    timeout,
+};
+use crate::Error;
+use crate::git::{GitAuth, GitReference, Remote};
+use crate::ignore::IgnoreFilter;
+use crate::storage::ObjectKey;
+
+/// Kind name used in storage paths.
+const KIND: &str = "GitRepository";
+
+/// Reconciles one GitRepository (finalizer, then apply or cleanup).
+pub async fn reconcile(obj: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Next, ReconcileError> {
+    let client = ctx.client.clone();
+    with_finalizer(&client, obj, |step| async move {
+        match step {
+            Step::Apply(obj) => apply(&obj, &ctx).await,
+            Step::Cleanup(obj) => cleanup(&obj, &ctx).await,
+        }
+    })
+    .await
+}
+
+fn key(obj: &GitRepository) -> ObjectKey {
+    ObjectKey::new(KIND, &obj.namespace().unwrap_or_default(), &obj.name_any())
+}
+
+async fn cleanup(obj: &GitRepository, ctx: &Context) -> Result<Next, ReconcileError> {
+    ctx.storage.remove_all(&key(obj)).map_err(|e| {
+        ReconcileError::transient(
+            fluxrs_runtime::conditions::reasons::ARCHIVE_OPERATION_FAILED,
+            e.to_string(),
+        )
+    })?;
+    Ok(Next::AwaitChange)
+}
+
+async fn apply(obj: &GitRepository, ctx: &Context) -> Result<Next, ReconcileError> {
+    let key = key(obj);
+    let _lock = ctx.storage.lock(&key).await;
+    let generation = obj.metadata.generation;
+    let mut status = obj.status.clone().unwrap_or_default();
+    let mut conditions = status.conditions.take().unwrap_or_default();
+    forget_missing_artifact(&mut status, &mut conditions, ctx);
+
+    let stored = fetch_and_store(obj, ctx, &key, &mut status).await;
+    let outcome = match &stored {
+        Ok(_) => {
+            let revision = status
+                .artifact
+                .as_ref()
+                .map(|a| a.revision.clone())
+                .unwrap_or_default();
+            mark_artifact_ready(&mut conditions, generation, &revision);
+            Ok(Next::Interval)
+        }
+        Err(failure) => {
+            mark_failure(&mut conditions, generation, failure);
+            Err(failure.error.clone())
+        }
+    };
+    let disposition = Disposition::of(&outcome);
+    disposition.conditions.apply(&mut conditions, generation);
+    if disposition.observe_generation {
+        status.observed_generation = generation;
+    }
+    status.last_handled_reconcile_at = reconcile_request::requested_at(obj).map(str::to_string);
+    status.conditions = Some(conditions);
+    apply_status(&ctx.client, obj, &ctx.field_manager, &status)
+        .await
+        .map_err(|e| ReconcileError::transient("PatchOperationFailed", e.to_string()))?;
+
+    if let Ok(Some(event)) = &stored {
+        ctx.events.record(obj, event).await;
+    }
+    if let Some(event) = &disposition.event {
+        ctx.events.record(obj, event).await;
+    }
+    outcome
+}
+
+/// After a restart (or a lost volume) the stored file may be gone: never keep
+/// claiming it, so consumers never download a 404.
+fn forget_missing_artifact(
+    status: &mut GitRepositoryStatus,
+    conditions: &mut Vec<fluxrs_api::meta::Condition>,
+    ctx: &Context,
+) {
+    let missing = status
+        .artifact
+        .as_ref()
+        .is_some_and(|a| !ctx.storage.verify(&a.path, a.digest.as_deref()));
+    if missing {
+        status.artifact = None;
+        fluxrs_runtime::conditions::remove(
+            conditions,
+            fluxrs_runtime::conditions::types::ARTIFACT_IN_STORAGE,
+        );
+    }
+}
+
+/// Returns the event to record when a new artifact was stored, `None` when the
+/// stored artifact is still current.
+async fn fetch_and_store(
+    obj: &GitRepository,
+    ctx: &Context,
+    key: &ObjectKey,
+    status: &mut GitRepositoryStatus,
+) -> Result<Option<Event>, SourceFailure> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let spec = &obj.spec;
+    let scheme = spec.url.split("://").next().unwrap_or_default().to_string();
+    let auth = match &spec.secret_ref {
+        Some(secret) => {
+            let data = secret_data(&ctx.client, &namespace, &secret.name)
+                .await
+                .map_err(|e| SourceFailure::fetch(&e))?;
+            GitAuth::from_secret(&scheme, &data).map_err(|e| SourceFailure::fetch(&e))?
+        }
+        None => GitAuth::default(),
+    };
+    let reference = GitReference::from_spec(spec.r#ref.as_ref());
+    let limit = timeout(spec.timeout.as_deref());
+    let remote = Remote::new(&spec.url, auth, Instant::now() + limit)
+        .map_err(|e| SourceFailure::fetch(&e))?;
+    let remote = Arc::new(remote);
+
+    let resolved = {
+        let (remote, reference) = (Arc::clone(&remote), reference.clone());
+        blocking(move || remote.resolve(&reference))
+            .await
+            .map_err(|e| SourceFailure::fetch(&e))?
+    };
+    if let Some(resolved) =
+        resolved.filter(|r| is_current(status, spec.ignore.as_deref(), &r.revision()))
+    {
+        info!(revision = %resolved.revision(), "no changes since last reconciliation");
+        return Ok(None);
+    }
+
+    let checkout_dir = tempfile::tempdir().map_err(|e| {
+        SourceFailure::storage(&Error::Io {
+            path: "/tmp".into(),
+            message: e.to_string(),
+        })
+    })?;
+    let checkout = {
+        let (remote, reference, dir) = (
+            Arc::clone(&remote),
+            reference.clone(),
+            checkout_dir.path().to_path_buf(),
+        );
+        let work = blocking(move || remote.checkout(&reference, &dir));
+        tokio::time::timeout(limit, work)
+            .await
+            .map_err(|_| {
+                SourceFailure::fetch(&Error::Git(format!(
+                    "timeout of {}s exceeded",
+                    limit.as_secs()
+                )))
+            })?
+            .map_err(|e| SourceFailure::fetch(&e))?
+    };
+    let revision = checkout.reference.revision();
+    if is_current(status, spec.ignore.as_deref(), &revision) {
+        return Ok(None);
+    }
+
+    let stored = {
+        let storage = Arc::clone(&ctx.storage);
+        let (key, ignore, dir) = (
+            key.clone(),
+            spec.ignore.clone(),
+            checkout_dir.path().to_path_buf(),
+        );
+        let file_name = format!("{}.tar.gz", checkout.reference.commit);
+        blocking(move || {
+            let filter = IgnoreFilter::for_tree(&dir, ignore.as_deref())?;
+            storage.archive(&key, &file_name, &dir, &filter)
+        })
+        .await
+        .map_err(|e| SourceFailure::storage(&e))?
+    };
+    ctx.storage
+        .garbage_collect(key, &stored.path)
+        .map_err(|e| SourceFailure::storage(&e))?;
+    status.artifact = Some(artifact(&stored, &revision, None));
+    status.observed_ignore = spec.ignore.clone();
+    status.observed_recurse_submodules = spec.recurse_submodules;
+    info!(%revision, digest = %stored.digest, "stored artifact");
+    let event = Event::new(
+        EventType::Normal,
+        "NewArtifact",
+        format!("stored artifact for commit '{}'", checkout.message),
+    )
+    .with_metadata("revision", &revision)
+    .with_metadata("digest", &stored.digest);
+    Ok(Some(event))
+}
+
+/// Whether the stored artifact already holds `revision` built with `ignore`.
+fn is_current(status: &GitRepositoryStatus, ignore: Option<&str>, revision: &str) -> bool {
+    status
+        .artifact
+        .as_ref()
+        .is_some_and(|a| a.revision == revision)
+        && status.observed_ignore.as_deref() == ignore
+}

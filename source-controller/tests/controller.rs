@@ -1,0 +1,396 @@
+//! source-controller as a real process against the real control plane, with
+//! real Git and OCI servers: artifacts are produced, served and verified by
+//! digest; new revisions are picked up on reconcile requests; failures end as
+//! Flux conditions; deletion removes the stored files; a lost artifact is never
+//! claimed and is rebuilt.
+
+use std::io::Read;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use fluxrs_api::source::{GitRepository, OCIRepository};
+use fluxrs_e2e::controller::ControllerProcess;
+use fluxrs_e2e::git::{GitFixture, GitHttpServer, HttpAuth};
+use fluxrs_e2e::registry::Registry;
+use fluxrs_e2e::{TestCluster, apply_manifests, http, install_crds, parse_documents, shared};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::{Client, Resource, ResourceExt};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+/// One source-controller for every test of this binary.
+struct Running {
+    process: std::sync::Mutex<ControllerProcess>,
+    storage: std::path::PathBuf,
+}
+
+async fn controller(cluster: &'static TestCluster) -> &'static Running {
+    static RUNNING: OnceCell<Running> = OnceCell::const_new();
+    RUNNING
+        .get_or_init(|| async move {
+            let client = cluster.client().await.expect("client");
+            install_crds(&client).await.expect("CRDs installed");
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            let binary = std::path::Path::new(env!("CARGO_BIN_EXE_source-controller"));
+            let mut storage = std::path::PathBuf::new();
+            let process = ControllerProcess::start(cluster, "source-controller", binary, |dir| {
+                storage = dir.join("storage");
+                vec![
+                    format!("--storage-path={}", storage.display()),
+                    format!("--storage-addr=127.0.0.1:{port}"),
+                    format!("--storage-adv-addr=127.0.0.1:{port}"),
+                    "--metrics-addr=0".into(),
+                    "--health-addr=0".into(),
+                    "--log-encoding=console".into(),
+                ]
+            })
+            .expect("source-controller starts");
+            Running {
+                process: std::sync::Mutex::new(process),
+                storage,
+            }
+        })
+        .await
+}
+
+async fn setup() -> Result<(Client, String, &'static Running)> {
+    let cluster = shared();
+    let running = controller(cluster).await;
+    let client = cluster.client().await?;
+    let namespace = cluster.create_namespace(&client, "source").await?;
+    Ok((client, namespace, running))
+}
+
+fn logs(running: &Running) -> String {
+    let mut process = running.process.lock().unwrap_or_else(|p| p.into_inner());
+    let state = match process.check_running() {
+        Ok(()) => "running".to_string(),
+        Err(e) => e.to_string(),
+    };
+    format!(
+        "source-controller is {state}; log tail:\n{}",
+        process.log_tail()
+    )
+}
+
+async fn wait_for<K, F>(
+    api: &Api<K>,
+    name: &str,
+    running: &Running,
+    what: &str,
+    mut check: F,
+) -> Result<K>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    F: FnMut(&K) -> bool,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(obj) = api.get_opt(name).await? {
+            if check(&obj) {
+                return Ok(obj);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "timed out waiting for {name} to be {what}; last state: {obj:#?}\n{}",
+                    logs(running)
+                );
+            }
+        } else if tokio::time::Instant::now() > deadline {
+            bail!(
+                "timed out waiting for {name} to be {what}: it does not exist\n{}",
+                logs(running)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn condition<'a>(
+    conditions: Option<&'a Vec<fluxrs_api::meta::Condition>>,
+    type_: &str,
+) -> Option<&'a fluxrs_api::meta::Condition> {
+    conditions.and_then(|cs| cs.iter().find(|c| c.type_ == type_))
+}
+
+fn ready_with_revision(obj: &GitRepository, revision: &str) -> bool {
+    let status = obj.status.as_ref();
+    let ready = condition(status.and_then(|s| s.conditions.as_ref()), "Ready")
+        .is_some_and(|c| c.status == "True");
+    ready
+        && status
+            .and_then(|s| s.artifact.as_ref())
+            .is_some_and(|a| a.revision == revision)
+}
+
+/// Downloads an artifact, checks its digest, and returns the files in it.
+fn download(url: &str, digest: &str) -> Result<Vec<(String, String)>> {
+    let (code, body) = http::get(url)?;
+    assert_eq!(code, 200, "GET {url}");
+    assert_eq!(
+        format!("sha256:{}", hex::encode(Sha256::digest(&body))),
+        digest,
+        "digest of {url}"
+    );
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&body[..]));
+    let mut files = Vec::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if entry.header().entry_type().is_file() {
+            let mut content = String::new();
+            entry.read_to_string(&mut content)?;
+            files.push((entry.path()?.display().to_string(), content));
+        }
+    }
+    Ok(files)
+}
+
+async fn request_reconcile<K>(api: &Api<K>, name: &str, token: &str) -> Result<()>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let patch = serde_json::json!({ "metadata": { "annotations": { "reconcile.fluxcd.io/requestedAt": token } } });
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+fn git_repository(namespace: &str, name: &str, url: &str, secret: Option<&str>) -> String {
+    let secret = secret
+        .map(|s| format!("  secretRef:\n    name: {s}\n"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  interval: 10m\n  url: {url}\n  ref:\n    branch: main\n  ignore: |\n    /*\n    !/deploy\n{secret}"
+    )
+}
+
+fn basic_auth_secret(namespace: &str, name: &str, password: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {namespace}\nstringData:\n  username: flux\n  password: {password}\n"
+    )
+}
+
+#[tokio::test]
+async fn git_repository_artifact_lifecycle() -> Result<()> {
+    let (client, namespace, running) = setup().await?;
+    let repo = GitFixture::new("app")?;
+    repo.write("deploy/app.yaml", "kind: ConfigMap\n")?;
+    repo.write("README.md", "not shipped\n")?;
+    let first = repo.commit("add app")?;
+    let server = GitHttpServer::start(
+        repo.root(),
+        HttpAuth::Basic {
+            username: "flux".into(),
+            password: "s3cret".into(),
+        },
+    )
+    .await?;
+    let url = server.url(&repo.bare_name());
+
+    let manifests = format!(
+        "{}---\n{}",
+        basic_auth_secret(&namespace, "git-auth", "s3cret"),
+        git_repository(&namespace, "app", &url, Some("git-auth"))
+    );
+    apply_manifests(&client, &parse_documents(&manifests)?).await?;
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let revision = format!("main@sha1:{first}");
+    let obj = wait_for(&api, "app", running, "Ready with the first commit", |o| {
+        ready_with_revision(o, &revision)
+    })
+    .await?;
+    assert!(obj.finalizers().iter().any(|f| f == "finalizers.fluxcd.io"));
+    let status = obj.status.clone().context("status")?;
+    assert_eq!(status.observed_generation, obj.metadata.generation);
+    let ready = condition(status.conditions.as_ref(), "Ready").context("Ready")?;
+    assert_eq!(ready.reason, "Succeeded");
+    assert_eq!(
+        ready.message,
+        format!("stored artifact for revision '{revision}'")
+    );
+    assert!(
+        condition(status.conditions.as_ref(), "ArtifactInStorage")
+            .is_some_and(|c| c.status == "True")
+    );
+    let artifact = status.artifact.clone().context("artifact")?;
+    assert_eq!(
+        artifact.path,
+        format!("gitrepository/{namespace}/app/{first}.tar.gz")
+    );
+    let files = download(&artifact.url, artifact.digest.as_deref().context("digest")?)?;
+    assert_eq!(
+        files,
+        vec![(
+            "deploy/app.yaml".to_string(),
+            "kind: ConfigMap\n".to_string()
+        )],
+        "spec.ignore keeps only deploy/"
+    );
+
+    // A new commit is picked up on a reconcile request, and the request is acknowledged.
+    repo.write("deploy/app.yaml", "kind: Secret\n")?;
+    let second = repo.commit("change app")?;
+    request_reconcile(&api, "app", "2026-11-22T14:00:00Z").await?;
+    let revision = format!("main@sha1:{second}");
+    let obj = wait_for(&api, "app", running, "Ready with the second commit", |o| {
+        ready_with_revision(o, &revision)
+            && o.status
+                .as_ref()
+                .and_then(|s| s.last_handled_reconcile_at.as_deref())
+                == Some("2026-11-22T14:00:00Z")
+    })
+    .await?;
+    let artifact = obj.status.and_then(|s| s.artifact).context("artifact")?;
+    let files = download(&artifact.url, artifact.digest.as_deref().context("digest")?)?;
+    assert_eq!(files[0].1, "kind: Secret\n");
+
+    // A stored file that disappears is rebuilt, not claimed.
+    let stored = running.storage.join(&artifact.path);
+    std::fs::remove_file(&stored)?;
+    request_reconcile(&api, "app", "rebuild").await?;
+    wait_for(&api, "app", running, "rebuilt", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.last_handled_reconcile_at.as_deref())
+            == Some("rebuild")
+            && ready_with_revision(o, &revision)
+    })
+    .await?;
+    assert!(stored.is_file(), "the artifact file was rebuilt");
+
+    // Deleting the object removes its stored files and the finalizer.
+    api.delete("app", &DeleteParams::default()).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while api.get_opt("app").await?.is_some() {
+        if tokio::time::Instant::now() > deadline {
+            bail!("GitRepository was not finalized\n{}", logs(running));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !running
+            .storage
+            .join(format!("gitrepository/{namespace}/app"))
+            .exists()
+    );
+    assert_eq!(http::get(&artifact.url)?.0, 404);
+    Ok(())
+}
+
+#[tokio::test]
+async fn git_repository_failures_become_conditions() -> Result<()> {
+    let (client, namespace, running) = setup().await?;
+    let repo = GitFixture::new("app")?;
+    repo.write("deploy/app.yaml", "kind: ConfigMap\n")?;
+    repo.commit("add app")?;
+    let server = GitHttpServer::start(
+        repo.root(),
+        HttpAuth::Basic {
+            username: "flux".into(),
+            password: "s3cret".into(),
+        },
+    )
+    .await?;
+    let url = server.url(&repo.bare_name());
+
+    let manifests = format!(
+        "{}---\n{}---\n{}",
+        basic_auth_secret(&namespace, "wrong", "nope"),
+        git_repository(&namespace, "bad-auth", &url, Some("wrong")),
+        git_repository(&namespace, "no-secret", &url, Some("missing"))
+    );
+    apply_manifests(&client, &parse_documents(&manifests)?).await?;
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    for name in ["bad-auth", "no-secret"] {
+        let obj = wait_for(
+            &api,
+            name,
+            running,
+            "failed with AuthenticationFailed",
+            |o| {
+                let conditions = o.status.as_ref().and_then(|s| s.conditions.as_ref());
+                condition(conditions, "Ready")
+                    .is_some_and(|c| c.status == "False" && c.reason == "AuthenticationFailed")
+            },
+        )
+        .await?;
+        let conditions = obj.status.as_ref().and_then(|s| s.conditions.as_ref());
+        let fetch = condition(conditions, "FetchFailed").context("FetchFailed")?;
+        assert_eq!(fetch.status, "True");
+        assert!(
+            condition(conditions, "Reconciling")
+                .is_some_and(|c| c.reason == "ProgressingWithRetry")
+        );
+        assert!(
+            obj.status
+                .as_ref()
+                .and_then(|s| s.artifact.as_ref())
+                .is_none()
+        );
+        assert!(
+            !fetch.message.contains("nope"),
+            "secrets never reach conditions: {}",
+            fetch.message
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn oci_repository_artifact_from_registry() -> Result<()> {
+    let (client, namespace, running) = setup().await?;
+    let registry = Registry::start(None)?;
+    let content = {
+        let src = tempfile::tempdir()?;
+        std::fs::create_dir_all(src.path().join("deploy"))?;
+        std::fs::write(src.path().join("deploy/app.yaml"), "kind: ConfigMap\n")?;
+        let out = tempfile::NamedTempFile::new()?;
+        let filter = source_controller::ignore::IgnoreFilter::for_tree(src.path(), None)?;
+        source_controller::storage::write_archive(src.path(), &filter, out.reopen()?)?;
+        std::fs::read(out.path())?
+    };
+    let digest = registry
+        .push_flux_artifact(
+            "manifests/app",
+            "1.0.0",
+            content,
+            "https://github.com/org/app",
+            "main@sha1:abc",
+        )
+        .await?;
+    let manifest = format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: app\n  namespace: {namespace}\nspec:\n  interval: 10m\n  url: {}\n  insecure: true\n  ref:\n    semver: \">=1.0.0\"\n",
+        registry.url("manifests/app")
+    );
+    apply_manifests(&client, &parse_documents(&manifest)?).await?;
+    let api: Api<OCIRepository> = Api::namespaced(client, &namespace);
+    let revision = format!("1.0.0@{digest}");
+    let obj = wait_for(&api, "app", running, "Ready", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.artifact.as_ref())
+            .is_some_and(|a| a.revision == revision)
+    })
+    .await?;
+    let artifact = obj.status.and_then(|s| s.artifact).context("artifact")?;
+    assert_eq!(
+        artifact
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("org.opencontainers.image.revision"))
+            .map(String::as_str),
+        Some("main@sha1:abc")
+    );
+    let files = download(&artifact.url, artifact.digest.as_deref().context("digest")?)?;
+    assert_eq!(
+        files,
+        vec![(
+            "deploy/app.yaml".to_string(),
+            "kind: ConfigMap\n".to_string()
+        )]
+    );
+    Ok(())
+}
