@@ -1,27 +1,81 @@
-//! `cargo xtask demo`: a local control plane with flux-rs installed, to look at.
+//! `cargo xtask demo`: a local control plane with flux-rs installed and a
+//! sample Git repository synced, to look at and to poke with kubectl.
 //!
-//! Grows with each controller: today it installs the CRDs of every kind and
-//! shows that the cluster serves them.
+//! Grows with each controller: today it runs source-controller, which turns
+//! the sample repository into an artifact.
 
-use anyhow::{Context, Result};
-use fluxrs_e2e::{TestCluster, install_crds};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::ResourceExt;
-use kube::api::{Api, DynamicObject, ListParams};
-use kube::discovery::ApiResource;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
 
-/// Starts the demo cluster, shows it, and keeps it up until Ctrl-C unless `once`.
-pub fn run(once: bool) -> Result<()> {
+use anyhow::{Context, Result, bail};
+use fluxrs_api::source::GitRepository;
+use fluxrs_e2e::controller::ControllerProcess;
+use fluxrs_e2e::git::{GitFixture, GitHttpServer, HttpAuth};
+use fluxrs_e2e::{TestCluster, apply_manifests, install_crds, parse_documents};
+use kube::api::Api;
+
+/// The sample application committed to the demo repository.
+const SAMPLE_APP: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+  namespace: default
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: podinfo
+  template:
+    metadata:
+      labels:
+        app: podinfo
+    spec:
+      containers:
+      - name: podinfo
+        image: ghcr.io/stefanprodan/podinfo:6.7.0
+";
+
+/// Starts the demo, shows it, and keeps it up until Ctrl-C unless `once`.
+pub fn run(root: &Path, once: bool) -> Result<()> {
+    let source_controller = build_controller(root, "source-controller")?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         println!("starting a local control plane (the first run builds Kubernetes from source, ~10 min)...");
         let cluster = TestCluster::start().await?;
         let client = cluster.client().await?;
         install_crds(&client).await?;
-        show(&client).await?;
+
+        let repo = GitFixture::new("podinfo")?;
+        repo.write("deploy/podinfo.yaml", SAMPLE_APP)?;
+        repo.commit("Add podinfo")?;
+        let git_server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+
+        let port = free_port()?;
+        let _controller = ControllerProcess::start(&cluster, "source-controller", &source_controller, |dir| {
+            vec![
+                format!("--storage-path={}", dir.join("storage").display()),
+                format!("--storage-addr=127.0.0.1:{port}"),
+                format!("--storage-adv-addr=127.0.0.1:{port}"),
+                "--metrics-addr=127.0.0.1:0".into(),
+                "--health-addr=127.0.0.1:0".into(),
+            ]
+        })?;
+
+        let manifests = format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n---\n\
+             apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: podinfo\n  namespace: flux-system\n\
+             spec:\n  interval: 1m\n  url: {}\n  ref:\n    branch: main\n",
+            git_server.url(&repo.bare_name())
+        );
+        apply_manifests(&client, &parse_documents(&manifests)?).await?;
+        let repositories: Api<GitRepository> = Api::namespaced(client.clone(), "flux-system");
+        let synced = wait_ready(&repositories, "podinfo").await?;
+        show_sources(&synced);
+
         println!("\ncluster API: {}", cluster.server());
         println!("use it:      export KUBECONFIG={}", cluster.kubeconfig_path().display());
-        println!("             kubectl get gitrepositories,kustomizations -A");
+        println!("             kubectl get gitrepositories -A");
         println!("logs:        {}", cluster.log_dir().display());
         if !once {
             println!("\npress Ctrl-C to stop the cluster and delete its files");
@@ -31,41 +85,63 @@ pub fn run(once: bool) -> Result<()> {
     })
 }
 
-async fn show(client: &kube::Client) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    println!("\n{:<55} {:<22} {:<10} OBJECTS", "CRD", "KIND", "VERSIONS");
-    for crd in fluxrs_api::crds::all() {
-        let stored = crds.get(&crd.name_any()).await?;
-        let versions: Vec<String> = stored
-            .spec
-            .versions
-            .iter()
-            .filter(|v| v.served)
-            .map(|v| v.name.clone())
-            .collect();
-        let storage = stored
-            .spec
-            .versions
-            .iter()
-            .find(|v| v.storage)
-            .context("CRD without storage version")?;
-        let resource = ApiResource {
-            group: stored.spec.group.clone(),
-            version: storage.name.clone(),
-            api_version: format!("{}/{}", stored.spec.group, storage.name),
-            kind: stored.spec.names.kind.clone(),
-            plural: stored.spec.names.plural.clone(),
-        };
-        let objects = Api::<DynamicObject>::all_with(client.clone(), &resource)
-            .list(&ListParams::default())
-            .await?;
-        println!(
-            "{:<55} {:<22} {:<10} {}",
-            stored.name_any(),
-            stored.spec.names.kind,
-            versions.join(","),
-            objects.items.len()
-        );
+/// Builds a controller binary of this workspace and returns its path.
+fn build_controller(root: &Path, package: &str) -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--package", package])
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("building {package}"))?;
+    if !status.success() {
+        bail!("`cargo build --package {package}` failed with {status}");
     }
-    Ok(())
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target.join("debug").join(package))
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn wait_ready(api: &Api<GitRepository>, name: &str) -> Result<GitRepository> {
+    for _ in 0..300 {
+        if let Some(obj) = api.get_opt(name).await? {
+            let ready = obj
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            if ready {
+                return Ok(obj);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("GitRepository {name} did not become Ready within 60s")
+}
+
+/// Prints the object the way `flux get sources git` does.
+fn show_sources(repo: &GitRepository) {
+    let status = repo.status.as_ref();
+    let revision = status
+        .and_then(|s| s.artifact.as_ref())
+        .map(|a| a.revision.as_str())
+        .unwrap_or_default();
+    let ready = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
+    println!("\nNAME     REVISION{:<44} SUSPENDED  READY  MESSAGE", "");
+    println!(
+        "{:<8} {:<52} {:<10} {:<6} {}",
+        repo.metadata.name.as_deref().unwrap_or_default(),
+        revision,
+        repo.spec.suspend.unwrap_or(false),
+        ready.map(|c| c.status.as_str()).unwrap_or("Unknown"),
+        ready.map(|c| c.message.as_str()).unwrap_or_default()
+    );
 }

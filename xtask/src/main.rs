@@ -45,7 +45,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Crds { check } => crds::run(&workspace_root(), check),
         Command::Test { cargo_args } => test::run(&workspace_root(), &cargo_args),
-        Command::Demo { once } => demo::run(once),
+        Command::Demo { once } => demo::run(&workspace_root(), once),
     }
 }
 
