@@ -31,6 +31,7 @@ use kube::api::{Api, PostParams};
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
+use crate::outcome::describe;
 
 /// Default of `--leader-election-lease-duration`.
 pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(35);
@@ -154,8 +155,11 @@ pub fn released_spec(current: Option<&LeaseSpec>, now: Timestamp) -> LeaseSpec {
     }
 }
 
+/// Whole seconds for `leaseDurationSeconds`, rounded up and at least 1: the
+/// API server rejects 0, which a sub-second lease duration would truncate to.
 fn seconds(d: Duration) -> i32 {
-    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
+    let whole = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    i32::try_from(whole.max(1)).unwrap_or(i32::MAX)
 }
 
 /// A record as far as change detection is concerned.
@@ -225,7 +229,9 @@ impl LeaderElector {
                     return;
                 }
                 Ok(false) => {}
-                Err(error) => warn!(%error, lease = %self.name, "error retrieving lease"),
+                Err(error) => {
+                    warn!(error = %describe(&error), lease = %self.name, "error retrieving lease")
+                }
             }
             tokio::time::sleep(self.config.retry_period).await;
         }
@@ -268,7 +274,9 @@ impl LeaderElector {
                         lease: self.name.clone(),
                     };
                 }
-                Ok(Err(error)) => warn!(%error, lease = %self.name, "failed to renew lease"),
+                Ok(Err(error)) => {
+                    warn!(error = %describe(&error), lease = %self.name, "failed to renew lease");
+                }
                 Err(_) => warn!(lease = %self.name, "timed out renewing lease"),
             }
             if last_renewal.elapsed() >= self.config.renew_deadline {
@@ -346,7 +354,16 @@ impl LeaderElector {
                 self.observed = Some((RecordKey::of(&stored), Instant::now()));
                 Ok(true)
             }
-            Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+            // Another candidate won the race for a free or expired lease.
+            Err(kube::Error::Api(status))
+                if status.code == 409 && decision == Decision::Acquire =>
+            {
+                Ok(false)
+            }
+            // A conflict while renewing only says someone wrote the Lease
+            // (a label, say); whether we still hold it is known at the next
+            // read, so it is retried until the renew deadline like any
+            // failed renewal.
             Err(source) => Err(Error::WriteLease(source)),
         }
     }
@@ -380,7 +397,9 @@ impl LeaderElector {
         .await;
         match result {
             Ok(()) => info!(lease = %self.name, "released leader lease"),
-            Err(error) => warn!(%error, lease = %self.name, "failed to release leader lease"),
+            Err(error) => {
+                warn!(error = %describe(&error), lease = %self.name, "failed to release leader lease");
+            }
         }
     }
 }
@@ -505,6 +524,14 @@ mod tests {
         assert_eq!(renewed.acquire_time, Some(MicroTime(at(1))));
         assert_eq!(renewed.renew_time, Some(MicroTime(at(50))));
         assert_eq!(renewed.lease_transitions, Some(0));
+    }
+
+    #[test]
+    fn lease_duration_seconds_round_up_and_are_never_zero() {
+        assert_eq!(seconds(Duration::from_secs(35)), 35);
+        assert_eq!(seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(seconds(Duration::from_millis(900)), 1);
+        assert_eq!(seconds(Duration::ZERO), 1);
     }
 
     #[test]

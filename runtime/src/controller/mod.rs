@@ -50,7 +50,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kube::api::Api;
 use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
@@ -213,9 +213,24 @@ impl Runtime {
             + 'static,
     {
         let (reader, writer) = reflector::store();
+        let metrics = self.metrics.clone();
+        let kind = K::kind(&()).into_owned();
         let trigger = watcher(self.watched_api::<K>(), self.watcher_config())
             .default_backoff()
             .reflect(writer)
+            // Objects that go away without a cleanup reconcile (no finalizer:
+            // suspended from the start, or kinds without one) must not leave
+            // their series behind.
+            .inspect_ok(move |event| {
+                if let watcher::Event::Delete(obj) = event {
+                    let meta = obj.meta();
+                    metrics.delete_object(
+                        &kind,
+                        meta.namespace.as_deref().unwrap_or_default(),
+                        meta.name.as_deref().unwrap_or_default(),
+                    );
+                }
+            })
             .applied_objects()
             .predicate_filter(reconcile_requested::<K>, PredicateConfig::default());
         let concurrency = self.args.concurrency(self.default_concurrency);
