@@ -6,12 +6,44 @@ use anyhow::Context as _;
 use fluxrs_api::source::{GitRepository, OCIRepository};
 use fluxrs_runtime::controller::Runtime;
 use fluxrs_runtime::server::serve;
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::flags::{Args, MAX_ARTIFACT_BYTES};
+use crate::flags::Args;
 use crate::reconcile::{Context, git_repository, oci_repository};
 use crate::storage::{Storage, server};
+
+/// The GitRepository controller, which also reconciles a repository when one
+/// it includes changes.
+fn git_controller(runtime: &Runtime) -> Controller<GitRepository> {
+    let controller = runtime.controller::<GitRepository>();
+    let store = controller.store();
+    controller.watches(
+        runtime.watched_api::<GitRepository>(),
+        watcher::Config::default(),
+        move |changed| {
+            let namespace = changed.namespace();
+            let name = changed.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|repo| repo.namespace() == namespace && includes(repo, &name))
+                .map(|repo| ObjectRef::from_obj(repo.as_ref()))
+                .collect::<Vec<_>>()
+        },
+    )
+}
+
+fn includes(repo: &GitRepository, name: &str) -> bool {
+    repo.spec
+        .include
+        .iter()
+        .flatten()
+        .any(|i| i.git_repository_ref.name == name)
+}
 
 /// Runs source-controller until SIGTERM/SIGINT.
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -34,7 +66,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         storage: Arc::clone(&storage),
         events: runtime.events().clone(),
         field_manager: runtime.status_field_manager().to_string(),
-        max_artifact_bytes: MAX_ARTIFACT_BYTES,
+        max_artifact_bytes: args.artifact_max_size,
+        requeue_dependency: args.runtime.requeue_dependency,
     });
 
     let shutdown = CancellationToken::new();
@@ -47,7 +80,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokio::spawn(async move { serve(&address, router, shutdown).await })
     };
     let git = runtime.run_controller(
-        runtime.controller::<GitRepository>(),
+        git_controller(&runtime),
         git_repository::reconcile,
         Arc::clone(&context),
     );

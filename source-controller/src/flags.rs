@@ -5,9 +5,6 @@ use std::path::PathBuf;
 use clap::Parser;
 use fluxrs_runtime::flags::RuntimeArgs;
 
-/// Largest content accepted from an OCI layer, in bytes (1 GiB).
-pub const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
-
 /// Command line of `source-controller`.
 #[derive(Parser, Debug)]
 #[command(
@@ -34,6 +31,10 @@ pub struct Args {
     /// The algorithm to use to calculate the digest of an artifact (only sha256).
     #[arg(long, default_value = "sha256", value_parser = ["sha256"])]
     pub artifact_digest_algo: String,
+    /// Largest source content, in bytes, a Git checkout or OCI layer may have
+    /// (a flux-rs addition: an oversized repository fails instead of filling the disk).
+    #[arg(long, default_value_t = 1 << 30)]
+    pub artifact_max_size: u64,
     /// Common controller flags.
     #[command(flatten)]
     pub runtime: RuntimeArgs,

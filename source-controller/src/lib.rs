@@ -46,6 +46,12 @@ pub enum Error {
     /// The artifact's layers do not match `spec.layerSelector` or cannot be used.
     #[error("{0}")]
     OciLayer(String),
+    /// The source is larger than `--artifact-max-size`.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A path in the spec leaves the folder it must stay in.
+    #[error("invalid path: {0}")]
+    InvalidPath(String),
     /// An archive would escape its folder or exceed the size limit.
     #[error("unsafe archive: {0}")]
     UnsafeArchive(String),

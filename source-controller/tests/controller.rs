@@ -18,6 +18,9 @@ use kube::{Client, Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
+/// `--artifact-max-size` of the test controller: small, so the limit is testable.
+const MAX_SIZE: u64 = 1024 * 1024;
+
 /// One source-controller for every test of this binary.
 struct Running {
     process: std::sync::Mutex<ControllerProcess>,
@@ -45,6 +48,7 @@ async fn controller(cluster: &'static TestCluster) -> &'static Running {
                     "--metrics-addr=0".into(),
                     "--health-addr=0".into(),
                     "--log-encoding=console".into(),
+                    format!("--artifact-max-size={MAX_SIZE}"),
                 ]
             })
             .expect("source-controller starts");
@@ -165,6 +169,37 @@ fn git_repository(namespace: &str, name: &str, url: &str, secret: Option<&str>) 
     format!(
         "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  interval: 10m\n  url: {url}\n  ref:\n    branch: main\n  ignore: |\n    /*\n    !/deploy\n{secret}"
     )
+}
+
+/// A GitRepository with an arbitrary `spec` body (indented by two spaces).
+fn git_repository_with(namespace: &str, name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  interval: 10m\n{spec}"
+    )
+}
+
+fn ready_condition(obj: &GitRepository) -> Option<fluxrs_api::meta::Condition> {
+    condition(
+        obj.status.as_ref().and_then(|s| s.conditions.as_ref()),
+        "Ready",
+    )
+    .cloned()
+}
+
+async fn wait_not_ready(
+    api: &Api<GitRepository>,
+    name: &str,
+    running: &Running,
+    reason: &str,
+) -> Result<GitRepository> {
+    wait_for(
+        api,
+        name,
+        running,
+        &format!("not Ready with reason {reason}"),
+        |o| ready_condition(o).is_some_and(|c| c.status == "False" && c.reason == reason),
+    )
+    .await
 }
 
 fn basic_auth_secret(namespace: &str, name: &str, password: &str) -> String {
@@ -349,7 +384,7 @@ async fn oci_repository_artifact_from_registry() -> Result<()> {
         std::fs::write(src.path().join("deploy/app.yaml"), "kind: ConfigMap\n")?;
         let out = tempfile::NamedTempFile::new()?;
         let filter = source_controller::ignore::IgnoreFilter::for_tree(src.path(), None)?;
-        source_controller::storage::write_archive(src.path(), &filter, out.reopen()?)?;
+        source_controller::storage::write_archive(src.path(), &filter, out.reopen()?, u64::MAX)?;
         std::fs::read(out.path())?
     };
     let digest = registry
@@ -391,6 +426,237 @@ async fn oci_repository_artifact_from_registry() -> Result<()> {
             "deploy/app.yaml".to_string(),
             "kind: ConfigMap\n".to_string()
         )]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn git_repository_includes_other_repositories() -> Result<()> {
+    let (client, namespace, running) = setup().await?;
+    let base = GitFixture::new("base")?;
+    base.write("manifests/base.yaml", "kind: Base\n")?;
+    base.commit("base v1")?;
+    let app = GitFixture::new("app")?;
+    app.write("deploy/app.yaml", "kind: App\n")?;
+    app.commit("app")?;
+    let base_server = GitHttpServer::start(base.root(), HttpAuth::None).await?;
+    let app_server = GitHttpServer::start(app.root(), HttpAuth::None).await?;
+
+    let manifests = format!(
+        "{}---\n{}",
+        git_repository_with(
+            &namespace,
+            "base",
+            &format!(
+                "  url: {}\n  ref:\n    branch: main\n",
+                base_server.url(&base.bare_name())
+            )
+        ),
+        git_repository_with(
+            &namespace,
+            "app",
+            &format!(
+                "  url: {}\n  ref:\n    branch: main\n  include:\n  - repository:\n      name: base\n    fromPath: manifests\n    toPath: deploy/base\n",
+                app_server.url(&app.bare_name())
+            )
+        ),
+    );
+    apply_manifests(&client, &parse_documents(&manifests)?).await?;
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let obj = wait_for(&api, "app", running, "Ready with the include", |o| {
+        ready_condition(o).is_some_and(|c| c.status == "True")
+            && o.status
+                .as_ref()
+                .and_then(|s| s.included_artifacts.as_ref())
+                .is_some_and(|a| a.len() == 1)
+    })
+    .await?;
+    let artifact = obj.status.and_then(|s| s.artifact).context("artifact")?;
+    let files = download(&artifact.url, artifact.digest.as_deref().context("digest")?)?;
+    assert!(
+        files.contains(&(
+            "deploy/base/base.yaml".to_string(),
+            "kind: Base\n".to_string()
+        )),
+        "{files:?}"
+    );
+
+    // A new revision of the included repository rebuilds the includer without a request.
+    base.write("manifests/base.yaml", "kind: BaseV2\n")?;
+    base.commit("base v2")?;
+    request_reconcile(&api, "base", "base-v2").await?;
+    let obj = wait_for(&api, "app", running, "rebuilt with the new include", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.artifact.as_ref())
+            .is_some_and(|a| a.digest != artifact.digest)
+    })
+    .await?;
+    let artifact = obj.status.and_then(|s| s.artifact).context("artifact")?;
+    let files = download(&artifact.url, artifact.digest.as_deref().context("digest")?)?;
+    assert!(
+        files.contains(&(
+            "deploy/base/base.yaml".to_string(),
+            "kind: BaseV2\n".to_string()
+        )),
+        "{files:?}"
+    );
+
+    // An include of a missing repository waits with IncludeUnavailable.
+    let missing = git_repository_with(
+        &namespace,
+        "orphan",
+        &format!(
+            "  url: {}\n  ref:\n    branch: main\n  include:\n  - repository:\n      name: nowhere\n",
+            app_server.url(&app.bare_name())
+        ),
+    );
+    apply_manifests(&client, &parse_documents(&missing)?).await?;
+    let obj = wait_not_ready(&api, "orphan", running, "NotFound").await?;
+    let include = condition(
+        obj.status.as_ref().and_then(|s| s.conditions.as_ref()),
+        "IncludeUnavailable",
+    )
+    .context("IncludeUnavailable")?;
+    assert_eq!(include.status, "True");
+    assert!(include.message.contains("nowhere"), "{}", include.message);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_input_keeps_the_previous_artifact_and_says_why() -> Result<()> {
+    let (client, namespace, running) = setup().await?;
+    let repo = GitFixture::new("app")?;
+    repo.write("deploy/app.yaml", "kind: App\n")?;
+    let first = repo.commit("app")?;
+    repo.tag("v1.0.0")?;
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    let url = server.url(&repo.bare_name());
+    apply_manifests(
+        &client,
+        &parse_documents(&git_repository(&namespace, "app", &url, None))?,
+    )
+    .await?;
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let revision = format!("main@sha1:{first}");
+    let good = wait_for(&api, "app", running, "Ready", |o| {
+        ready_with_revision(o, &revision)
+    })
+    .await?;
+    let artifact = good.status.and_then(|s| s.artifact).context("artifact")?;
+
+    let cases = [
+        (
+            "  url: URL\n  ref:\n    branch: does-not-exist\n",
+            "GitOperationFailed",
+            "unable to resolve ref 'does-not-exist'",
+        ),
+        (
+            "  url: URL\n  ref:\n    semver: '>=5.0.0'\n",
+            "GitOperationFailed",
+            "no match found for semver: >=5.0.0",
+        ),
+        (
+            "  url: http://127.0.0.1:1/unreachable.git\n",
+            "GitOperationFailed",
+            "'http://127.0.0.1:1/unreachable.git': git operation failed: failed to connect",
+        ),
+        (
+            "  url: URL\n  secretRef:\n    name: missing-secret\n",
+            "AuthenticationFailed",
+            "missing-secret",
+        ),
+    ];
+    for (spec, reason, message) in cases {
+        let manifest = git_repository_with(&namespace, "app", &spec.replace("URL", &url));
+        apply_manifests(&client, &parse_documents(&manifest)?).await?;
+        let obj = wait_for(
+            &api,
+            "app",
+            running,
+            &format!("failing with {reason}"),
+            |o| {
+                ready_condition(o).is_some_and(|c| {
+                    c.status == "False" && c.reason == reason && c.message.contains(message)
+                })
+            },
+        )
+        .await?;
+        let kept = obj
+            .status
+            .and_then(|s| s.artifact)
+            .context("the previous artifact stays in status")?;
+        assert_eq!(kept.revision, revision);
+        assert_eq!(
+            http::get(&kept.url)?.0,
+            200,
+            "the previous artifact stays served"
+        );
+    }
+    assert_eq!(artifact.revision, revision);
+
+    // Content over --artifact-max-size fails with a clear message.
+    repo.write("deploy/big.bin", &"x".repeat((MAX_SIZE + 1) as usize))?;
+    repo.commit("too big")?;
+    apply_manifests(
+        &client,
+        &parse_documents(&git_repository(&namespace, "app", &url, None))?,
+    )
+    .await?;
+    let huge = git_repository_with(
+        &namespace,
+        "app",
+        &format!("  url: {url}\n  ref:\n    branch: main\n"),
+    );
+    apply_manifests(&client, &parse_documents(&huge)?).await?;
+    wait_for(&api, "app", running, "failing on size", |o| {
+        ready_condition(o)
+            .is_some_and(|c| c.status == "False" && c.message.contains("exceeds the limit"))
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn suspended_repositories_do_not_change() -> Result<()> {
+    let (client, namespace, running) = setup().await?;
+    let repo = GitFixture::new("app")?;
+    repo.write("deploy/app.yaml", "kind: App\n")?;
+    let first = repo.commit("app")?;
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    let url = server.url(&repo.bare_name());
+    apply_manifests(
+        &client,
+        &parse_documents(&git_repository(&namespace, "app", &url, None))?,
+    )
+    .await?;
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let revision = format!("main@sha1:{first}");
+    wait_for(&api, "app", running, "Ready", |o| {
+        ready_with_revision(o, &revision)
+    })
+    .await?;
+
+    api.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(&serde_json::json!({ "spec": { "suspend": true } })),
+    )
+    .await?;
+    repo.write("deploy/app.yaml", "kind: Changed\n")?;
+    repo.commit("change while suspended")?;
+    request_reconcile(&api, "app", "while-suspended").await?;
+    let obj = wait_for(&api, "app", running, "acknowledged while suspended", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.last_handled_reconcile_at.as_deref())
+            == Some("while-suspended")
+    })
+    .await?;
+    assert_eq!(
+        obj.status.and_then(|s| s.artifact).map(|a| a.revision),
+        Some(revision),
+        "nothing changes while suspended"
     );
     Ok(())
 }

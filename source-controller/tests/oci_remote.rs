@@ -26,6 +26,7 @@ fn content(text: &str) -> Result<Vec<u8>> {
         src.path(),
         &IgnoreFilter::for_tree(src.path(), None)?,
         File::create(&path)?,
+        u64::MAX,
     )?;
     Ok(std::fs::read(path)?)
 }

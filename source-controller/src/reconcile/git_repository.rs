@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use fluxrs_api::source::{GitRepository, GitRepositoryStatus};
+use fluxrs_api::source::{GitRepository, GitRepositorySpec, GitRepositoryStatus};
 use fluxrs_runtime::events::{Event, EventType};
 use fluxrs_runtime::outcome::{Disposition, Next, ReconcileError};
 use fluxrs_runtime::reconcile_request;
@@ -15,8 +15,8 @@ use kube::ResourceExt;
 use tracing::info;
 
 use super::{
-    Context, SourceFailure, artifact, blocking, mark_artifact_ready, mark_failure, secret_data,
-    timeout,
+    Context, SourceFailure, artifact, blocking, include, mark_artifact_ready, mark_failure,
+    secret_data, timeout,
 };
 use crate::Error;
 use crate::git::{GitAuth, GitReference, Remote};
@@ -136,20 +136,28 @@ async fn fetch_and_store(
         }
         None => GitAuth::default(),
     };
+    let repositories: kube::Api<GitRepository> =
+        kube::Api::namespaced(ctx.client.clone(), &namespace);
+    let includes = include::resolve(&repositories, spec.include.as_deref().unwrap_or_default())
+        .await
+        .map_err(|e| SourceFailure::include(e.to_string(), ctx.requeue_dependency))?;
     let reference = GitReference::from_spec(spec.r#ref.as_ref());
     let limit = timeout(spec.timeout.as_deref());
     let remote = Remote::new(&spec.url, auth, Instant::now() + limit)
         .map_err(|e| SourceFailure::fetch(&e))?;
     let remote = Arc::new(remote);
+    let context = format!(
+        "failed to checkout and determine revision of '{}'",
+        spec.url
+    );
 
     let resolved = {
         let (remote, reference) = (Arc::clone(&remote), reference.clone());
         blocking(move || remote.resolve(&reference))
             .await
-            .map_err(|e| SourceFailure::fetch(&e))?
+            .map_err(|e| SourceFailure::fetch_from(&context, &e))?
     };
-    if let Some(resolved) =
-        resolved.filter(|r| is_current(status, spec.ignore.as_deref(), &r.revision()))
+    if let Some(resolved) = resolved.filter(|r| is_current(status, spec, &includes, &r.revision()))
     {
         info!(revision = %resolved.revision(), "no changes since last reconciliation");
         return Ok(None);
@@ -171,19 +179,19 @@ async fn fetch_and_store(
         tokio::time::timeout(limit, work)
             .await
             .map_err(|_| {
-                SourceFailure::fetch(&Error::Git(format!(
-                    "timeout of {}s exceeded",
-                    limit.as_secs()
-                )))
+                SourceFailure::fetch_from(
+                    &context,
+                    &Error::Git(format!("timeout of {}s exceeded", limit.as_secs())),
+                )
             })?
-            .map_err(|e| SourceFailure::fetch(&e))?
+            .map_err(|e| SourceFailure::fetch_from(&context, &e))?
     };
     let revision = checkout.reference.revision();
-    if is_current(status, spec.ignore.as_deref(), &revision) {
+    if is_current(status, spec, &includes, &revision) {
         return Ok(None);
     }
 
-    let stored = {
+    let (stored, includes) = {
         let storage = Arc::clone(&ctx.storage);
         let (key, ignore, dir) = (
             key.clone(),
@@ -191,9 +199,12 @@ async fn fetch_and_store(
             checkout_dir.path().to_path_buf(),
         );
         let file_name = format!("{}.tar.gz", checkout.reference.commit);
+        let max_bytes = ctx.max_artifact_bytes;
         blocking(move || {
+            include::copy_into(&storage, &includes, &dir, max_bytes)?;
             let filter = IgnoreFilter::for_tree(&dir, ignore.as_deref())?;
-            storage.archive(&key, &file_name, &dir, &filter)
+            let stored = storage.archive(&key, &file_name, &dir, &filter, max_bytes)?;
+            Ok((stored, includes))
         })
         .await
         .map_err(|e| SourceFailure::storage(&e))?
@@ -204,6 +215,9 @@ async fn fetch_and_store(
     status.artifact = Some(artifact(&stored, &revision, None));
     status.observed_ignore = spec.ignore.clone();
     status.observed_recurse_submodules = spec.recurse_submodules;
+    status.observed_include = spec.include.clone();
+    status.included_artifacts =
+        (!includes.is_empty()).then(|| includes.into_iter().map(|i| i.artifact).collect());
     info!(%revision, digest = %stored.digest, "stored artifact");
     let event = Event::new(
         EventType::Normal,
@@ -215,11 +229,30 @@ async fn fetch_and_store(
     Ok(Some(event))
 }
 
-/// Whether the stored artifact already holds `revision` built with `ignore`.
-fn is_current(status: &GitRepositoryStatus, ignore: Option<&str>, revision: &str) -> bool {
+/// Whether the stored artifact already holds `revision` built with the same
+/// ignore rules and the same included artifacts.
+fn is_current(
+    status: &GitRepositoryStatus,
+    spec: &GitRepositorySpec,
+    includes: &[include::ResolvedInclude],
+    revision: &str,
+) -> bool {
+    let included: Vec<(&str, Option<&str>)> = includes
+        .iter()
+        .map(|i| (i.artifact.revision.as_str(), i.artifact.digest.as_deref()))
+        .collect();
+    let observed: Vec<(&str, Option<&str>)> = status
+        .included_artifacts
+        .iter()
+        .flatten()
+        .map(|a| (a.revision.as_str(), a.digest.as_deref()))
+        .collect();
     status
         .artifact
         .as_ref()
         .is_some_and(|a| a.revision == revision)
-        && status.observed_ignore.as_deref() == ignore
+        && status.observed_ignore == spec.ignore
+        && status.observed_include.as_deref().unwrap_or_default()
+            == spec.include.as_deref().unwrap_or_default()
+        && included == observed
 }

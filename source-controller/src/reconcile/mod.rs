@@ -2,6 +2,7 @@
 //! lookup, and the mapping from source errors to Flux conditions.
 
 pub mod git_repository;
+pub mod include;
 pub mod oci_repository;
 
 use std::collections::BTreeMap;
@@ -29,8 +30,10 @@ pub struct Context {
     pub events: EventRecorder,
     /// Field manager of status patches.
     pub field_manager: String,
-    /// Largest artifact content accepted (OCI layers), in bytes.
+    /// Largest artifact content accepted, in bytes.
     pub max_artifact_bytes: u64,
+    /// Delay before retrying when a dependency (an include) is not ready.
+    pub requeue_dependency: Duration,
 }
 
 /// A failure and the kind-specific condition it sets besides Ready.
@@ -42,6 +45,20 @@ pub struct SourceFailure {
 }
 
 impl SourceFailure {
+    /// A failure to fetch from the origin, with `context` (e.g. the URL) before
+    /// the cause in the message.
+    pub fn fetch_from(context: &str, error: &Error) -> Self {
+        let failure = Self::fetch(error);
+        let message = format!("{context}: {}", failure.error.message());
+        let error = match failure.error.kind() {
+            fluxrs_runtime::outcome::ErrorKind::Stalled => {
+                ReconcileError::stalled(failure.error.reason(), message)
+            }
+            _ => ReconcileError::transient(failure.error.reason(), message),
+        };
+        Self { error, ..failure }
+    }
+
     /// A failure to fetch from the origin.
     pub fn fetch(error: &Error) -> Self {
         let error = match error {
@@ -59,6 +76,14 @@ impl SourceFailure {
         Self {
             condition: types::FETCH_FAILED,
             error,
+        }
+    }
+
+    /// An included GitRepository has no artifact yet: wait for it.
+    pub fn include(message: String, requeue_after: Duration) -> Self {
+        Self {
+            condition: types::INCLUDE_UNAVAILABLE,
+            error: ReconcileError::waiting("NotFound", message, requeue_after),
         }
     }
 

@@ -178,6 +178,7 @@ async fn fetch_and_store(
         spec.layer_selector.as_ref().and_then(|s| s.operation) == Some(OCILayerOperation::Copy);
     let stored = {
         let storage = Arc::clone(&ctx.storage);
+        let max_bytes = ctx.max_artifact_bytes;
         let (key, ignore, dir) = (key.clone(), spec.ignore.clone(), work.path().to_path_buf());
         blocking(move || {
             if copy {
@@ -185,7 +186,7 @@ async fn fetch_and_store(
             } else {
                 let content = dir.join("content");
                 let filter = IgnoreFilter::for_tree(&content, ignore.as_deref())?;
-                storage.archive(&key, &file_name, &content, &filter)
+                storage.archive(&key, &file_name, &content, &filter, max_bytes)
             }
         })
         .await

@@ -30,7 +30,13 @@ pub struct ArchiveSummary {
 
 /// Writes the tree at `root`, minus what `filter` excludes, as a gzip'd tar to
 /// `out`, hashing the bytes as they are written (the file is never re-read).
-pub fn write_archive(root: &Path, filter: &IgnoreFilter, out: File) -> Result<ArchiveSummary> {
+/// Stops with an error once the files exceed `max_bytes` in total.
+pub fn write_archive(
+    root: &Path,
+    filter: &IgnoreFilter,
+    out: File,
+    max_bytes: u64,
+) -> Result<ArchiveSummary> {
     let hashing = HashingWriter {
         inner: out,
         hasher: Sha256::new(),
@@ -48,6 +54,7 @@ pub fn write_archive(root: &Path, filter: &IgnoreFilter, out: File) -> Result<Ar
             let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
             !filter.is_ignored(relative, entry.file_type().is_dir())
         });
+    let mut total = 0u64;
     for entry in walker {
         let entry = entry.map_err(|e| Error::Io {
             path: root.to_path_buf(),
@@ -58,6 +65,12 @@ pub fn write_archive(root: &Path, filter: &IgnoreFilter, out: File) -> Result<Ar
         if file_type.is_dir() {
             append_dir(&mut tar, relative)?;
         } else if file_type.is_file() {
+            total += entry.metadata().map(|m| m.len()).unwrap_or_default();
+            if total > max_bytes {
+                return Err(Error::TooLarge(format!(
+                    "the source content exceeds the limit of {max_bytes} bytes (--artifact-max-size)"
+                )));
+            }
             append_file(&mut tar, entry.path(), relative)?;
         }
     }
@@ -135,7 +148,7 @@ mod tests {
 
     fn archive(root: &Path, out: &Path) -> ArchiveSummary {
         let filter = IgnoreFilter::for_tree(root, None).unwrap();
-        write_archive(root, &filter, File::create(out).unwrap()).unwrap()
+        write_archive(root, &filter, File::create(out).unwrap(), u64::MAX).unwrap()
     }
 
     #[test]

@@ -106,13 +106,14 @@ impl Storage {
 
     /// Archives the tree at `src` into `<object folder>/<file_name>`: written to a
     /// temporary file in the same folder and renamed, so readers never see a
-    /// partial archive.
+    /// partial archive. Fails when the files to archive exceed `max_bytes`.
     pub fn archive(
         &self,
         key: &ObjectKey,
         file_name: &str,
         src: &Path,
         filter: &IgnoreFilter,
+        max_bytes: u64,
     ) -> Result<StoredFile> {
         let dir = self.root.join(key.relative_dir());
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
@@ -121,7 +122,7 @@ impl Storage {
             .tempfile_in(&dir)
             .map_err(io_err(&dir))?;
         let out = temp.reopen().map_err(io_err(temp.path()))?;
-        let summary = write_archive(src, filter, out)?;
+        let summary = write_archive(src, filter, out, max_bytes)?;
         let target = dir.join(file_name);
         temp.persist(&target).map_err(|e| Error::Io {
             path: target.clone(),
@@ -284,7 +285,7 @@ mod tests {
         let key = ObjectKey::new("GitRepository", "flux-system", "podinfo");
         let filter = IgnoreFilter::for_tree(src.path(), None).unwrap();
         let stored = storage
-            .archive(&key, "abc.tar.gz", src.path(), &filter)
+            .archive(&key, "abc.tar.gz", src.path(), &filter, u64::MAX)
             .unwrap();
         assert_eq!(stored.path, "gitrepository/flux-system/podinfo/abc.tar.gz");
         assert_eq!(
@@ -317,7 +318,7 @@ mod tests {
             let filter = IgnoreFilter::for_tree(src.path(), None).unwrap();
             stored.push(
                 storage
-                    .archive(&key, &format!("{i}.tar.gz"), src.path(), &filter)
+                    .archive(&key, &format!("{i}.tar.gz"), src.path(), &filter, u64::MAX)
                     .unwrap(),
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
