@@ -12,6 +12,13 @@ use crate::conditions::reasons;
 /// operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Downloading, verifying or unpacking a source artifact failed.
+    #[error("{0}")]
+    Artifact(String),
+    /// An artifact would escape its folder or exceed the size limit.
+    #[error("unsafe archive: {0}")]
+    UnsafeArchive(String),
+
     /// A duration string is not a valid Go duration.
     #[error("invalid duration {input:?}: {reason}")]
     ParseDuration {

@@ -17,6 +17,7 @@
 //! * [`flags`], [`logging`], [`client`], [`interval`]: process setup.
 #![warn(missing_docs)]
 
+pub mod artifact;
 pub mod client;
 pub mod conditions;
 pub mod controller;

@@ -15,7 +15,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use crate::git::Constraint;
-use crate::storage::extract_tar_gz;
+use fluxrs_runtime::artifact::extract_tar_gz;
 use crate::{Error, Result};
 
 /// Media type of the content layer Flux's CLI pushes.

@@ -9,7 +9,8 @@ use fluxrs_api::meta::Artifact;
 use fluxrs_api::source::{GitRepository, GitRepositoryInclude};
 use kube::Api;
 
-use crate::storage::{Storage, extract_tar_gz};
+use crate::storage::Storage;
+use fluxrs_runtime::artifact::extract_tar_gz;
 use crate::{Error, Result};
 
 /// An include whose artifact is available.
@@ -85,7 +86,7 @@ pub fn copy_into(
             path: file.clone(),
             message: e.to_string(),
         })?;
-        extract_tar_gz(input, unpacked.path(), max_bytes)?;
+        extract_tar_gz(input, unpacked.path(), max_bytes).map_err(|e| Error::UnsafeArchive(e.to_string()))?;
         let target = checkout.join(&to);
         if target.exists() {
             let remove = if target.is_dir() {

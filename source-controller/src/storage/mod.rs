@@ -3,7 +3,6 @@
 //! garbage collected.
 
 mod archive;
-mod extract;
 pub mod server;
 
 use std::collections::HashMap;
@@ -16,7 +15,6 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 pub use archive::{ArchiveSummary, write_archive};
-pub use extract::extract_tar_gz;
 
 use crate::ignore::IgnoreFilter;
 use crate::{Error, Result};

@@ -8,7 +8,7 @@ use std::path::{Component, Path};
 
 use flate2::read::GzDecoder;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Unpacks the gzip'd tarball `input` into `dir`, refusing absolute paths and
 /// `..` entries, skipping symlinks and hard links, and failing once more than
