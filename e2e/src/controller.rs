@@ -8,6 +8,31 @@ use tempfile::TempDir;
 use crate::process::{ManagedProcess, Watchdog, log_tail};
 use crate::{Error, Result, TestCluster};
 
+/// Path of a workspace binary (`source-controller`, ...) next to the running
+/// test executable, for tests of one crate that need another crate's
+/// controller. `cargo xtask test` builds every binary first; a missing one is
+/// an error that says how to build it.
+pub fn workspace_binary(name: &str) -> Result<std::path::PathBuf> {
+    let exe = std::env::current_exe().map_err(|e| Error::io(Path::new(name), e))?;
+    // Test executables live in target/<profile>/deps/.
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| Error::io(&exe, std::io::Error::other("no target dir")))?;
+    let binary = profile_dir.join(name);
+    if binary.is_file() {
+        Ok(binary)
+    } else {
+        Err(Error::Command {
+            command: format!("cargo build -p {name}"),
+            output: format!(
+                "{} does not exist: build the workspace binaries first (cargo xtask test does)",
+                binary.display()
+            ),
+        })
+    }
+}
+
 /// A controller process; stopped (and its files removed) when dropped.
 pub struct ControllerProcess {
     name: String,

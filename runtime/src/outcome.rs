@@ -10,6 +10,7 @@
 //! | [`ErrorKind::Stalled`] | Stalled=True, Ready=False, no Reconciling | moves | Warning | error "reconciliation stalled" | none until the spec changes |
 //! | [`ErrorKind::Waiting`] | Ready=False, Reconciling=True/ProgressingWithRetry | kept | Trace (Normal if [`ReconcileError::notify`]) | info "reconciliation waiting" | after the given delay |
 //! | [`ErrorKind::Transient`] | Ready=False, Reconciling=True/ProgressingWithRetry | kept | Warning | error "reconciliation failed" | exponential backoff |
+//! | [`ErrorKind::Retry`] | as Transient | kept | Warning | error "reconciliation failed" | after the given delay (Kustomization `retryInterval`) |
 //!
 //! [`Disposition::of`] is that table; the reconciler applies its condition
 //! and event columns before patching status, and the controller loop applies
@@ -85,6 +86,12 @@ pub enum ErrorKind {
     /// A failure that may go away (network, API conflicts): retry with
     /// per-object exponential backoff.
     Transient,
+    /// A failure retried after a fixed delay the object chooses (Flux's
+    /// `retryInterval`), instead of the backoff.
+    Retry {
+        /// Delay before the next attempt.
+        after: Duration,
+    },
 }
 
 /// A failed reconcile: what to do next, the condition reason and the message
@@ -111,6 +118,15 @@ impl ReconcileError {
         requeue_after: Duration,
     ) -> Self {
         Self::new(ErrorKind::Waiting { requeue_after }, reason, message)
+    }
+
+    /// A failure retried after `after` (see [`ErrorKind::Retry`]).
+    pub fn retry_after(
+        reason: impl Into<String>,
+        message: impl Into<String>,
+        after: Duration,
+    ) -> Self {
+        Self::new(ErrorKind::Retry { after }, reason, message)
     }
 
     /// A failure worth retrying (see [`ErrorKind::Transient`]).
@@ -333,7 +349,7 @@ impl Disposition {
                             result: ResultLabel::RequeueAfter,
                         }
                     }
-                    ErrorKind::Transient => Self {
+                    ErrorKind::Transient | ErrorKind::Retry { .. } => Self {
                         conditions: ConditionUpdate::Failed {
                             reason: reason.clone(),
                             message: message.clone(),
@@ -342,7 +358,10 @@ impl Disposition {
                         event: Some(Event::new(EventType::Warning, reason, message)),
                         log_level: LogLevel::Error,
                         log_message: "reconciliation failed",
-                        requeue: Requeue::Backoff,
+                        requeue: match error.kind {
+                            ErrorKind::Retry { after } => Requeue::After(after),
+                            _ => Requeue::Backoff,
+                        },
                         result: ResultLabel::Error,
                     },
                 }
@@ -368,6 +387,20 @@ mod tests {
         assert_eq!(d.result, ResultLabel::Success);
         let d = Disposition::of(&Ok(Next::After(Duration::from_secs(3))));
         assert_eq!(d.requeue, Requeue::After(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn retry_fails_like_transient_but_requeues_after_its_delay() {
+        let delay = Duration::from_secs(120);
+        let d = Disposition::of(&Err(ReconcileError::retry_after(
+            "BuildFailed",
+            "bad yaml",
+            delay,
+        )));
+        assert_eq!(d.requeue, Requeue::After(delay));
+        assert!(!d.observe_generation);
+        assert_eq!(d.result, ResultLabel::Error);
+        assert_eq!(d.event.as_ref().map(|e| e.type_), Some(EventType::Warning));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod crds;
 mod demo;
+mod merge_keys;
 mod packages;
 mod test;
 
@@ -33,6 +34,12 @@ enum Command {
         #[arg(trailing_var_arg = true)]
         cargo_args: Vec<String>,
     },
+    /// Regenerate kustomize/src/patch/merge_keys.rs from the Kubernetes OpenAPI schema.
+    MergeKeys {
+        /// Fail instead of writing when the committed table differs.
+        #[arg(long)]
+        check: bool,
+    },
     /// Start a local control plane with our CRDs and controllers and show it.
     Demo {
         /// Show the result and stop, instead of keeping the cluster up until Ctrl-C.
@@ -46,6 +53,7 @@ fn main() -> Result<()> {
         Command::Crds { check } => crds::run(&workspace_root(), check),
         Command::Test { cargo_args } => test::run(&workspace_root(), &cargo_args),
         Command::Demo { once } => demo::run(&workspace_root(), once),
+        Command::MergeKeys { check } => merge_keys::run(&workspace_root(), check),
     }
 }
 

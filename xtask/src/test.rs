@@ -8,8 +8,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::packages;
 
-/// Installs prerequisites, builds the cluster binaries, then runs fmt, clippy
-/// and `cargo test --workspace` (with `cargo_args` appended).
+/// Installs prerequisites, builds the cluster binaries, then runs fmt, clippy,
+/// builds every controller binary (cross-crate tests run them as processes)
+/// and runs `cargo test --workspace` (with `cargo_args` appended).
 pub fn run(root: &Path, cargo_args: &[String]) -> Result<()> {
     packages::ensure_installed()?;
     ensure_go()?;
@@ -32,6 +33,9 @@ pub fn run(root: &Path, cargo_args: &[String]) -> Result<()> {
                 "warnings",
             ],
         )
+    })?;
+    timed("cargo build --workspace --bins", || {
+        cargo(root, &["build", "--workspace", "--bins"])
     })?;
     let mut test_args = vec!["test", "--workspace"];
     test_args.extend(cargo_args.iter().map(String::as_str));
