@@ -15,8 +15,8 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use crate::git::Constraint;
-use fluxrs_runtime::artifact::extract_tar_gz;
 use crate::{Error, Result};
+use fluxrs_runtime::artifact::extract_tar_gz;
 
 /// Media type of the content layer Flux's CLI pushes.
 pub const FLUX_CONTENT_MEDIA_TYPE: &str = "application/vnd.cncf.flux.content.v1.tar+gzip";

@@ -10,8 +10,8 @@ use fluxrs_api::source::{GitRepository, GitRepositoryInclude};
 use kube::Api;
 
 use crate::storage::Storage;
-use fluxrs_runtime::artifact::extract_tar_gz;
 use crate::{Error, Result};
+use fluxrs_runtime::artifact::extract_tar_gz;
 
 /// An include whose artifact is available.
 pub struct ResolvedInclude {
@@ -86,7 +86,8 @@ pub fn copy_into(
             path: file.clone(),
             message: e.to_string(),
         })?;
-        extract_tar_gz(input, unpacked.path(), max_bytes).map_err(|e| Error::UnsafeArchive(e.to_string()))?;
+        extract_tar_gz(input, unpacked.path(), max_bytes)
+            .map_err(|e| Error::UnsafeArchive(e.to_string()))?;
         let target = checkout.join(&to);
         if target.exists() {
             let remove = if target.is_dir() {
