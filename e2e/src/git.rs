@@ -217,6 +217,8 @@ struct HttpState {
 /// under one folder through `git http-backend`. Stops when dropped.
 pub struct GitHttpServer {
     addr: SocketAddr,
+    scheme: &'static str,
+    ca_cert: Option<String>,
     task: JoinHandle<()>,
 }
 
@@ -238,12 +240,64 @@ impl GitHttpServer {
             // The server runs until the task is aborted on drop.
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { addr, task })
+        Ok(Self {
+            addr,
+            scheme: "http",
+            ca_cert: None,
+            task,
+        })
     }
 
-    /// `http://127.0.0.1:<port>/<repo>` for a repository under the served folder.
+    /// Like [`Self::start`] but over HTTPS, with a certificate for 127.0.0.1
+    /// signed by a fresh test CA (see [`Self::ca_cert`]).
+    pub async fn start_tls(root: &Path, auth: HttpAuth) -> Result<Self> {
+        let pki = crate::pki::ClusterPki::generate()?;
+        let config = tls_config(&pki.serving_cert, &pki.serving_key)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))?;
+        let state = HttpState {
+            root: root.to_path_buf(),
+            auth,
+        };
+        let app = Router::new().fallback(cgi).with_state(state);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    // A client that fails the handshake (e.g. untrusted CA) just goes away.
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            scheme: "https",
+            ca_cert: Some(pki.ca_cert),
+            task,
+        })
+    }
+
+    /// `http(s)://127.0.0.1:<port>/<repo>` for a repository under the served folder.
     pub fn url(&self, repo: &str) -> String {
-        format!("http://{}/{repo}", self.addr)
+        format!("{}://{}/{repo}", self.scheme, self.addr)
+    }
+
+    /// PEM of the CA that signed the HTTPS certificate (`None` over plain HTTP).
+    pub fn ca_cert(&self) -> Option<&str> {
+        self.ca_cert.as_deref()
     }
 }
 
@@ -251,6 +305,24 @@ impl Drop for GitHttpServer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+fn tls_config(cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Pki(e.to_string()))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| Error::Pki(e.to_string()))?;
+    rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::Pki(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| Error::Pki(e.to_string()))
 }
 
 async fn cgi(State(state): State<HttpState>, request: Request) -> Response {

@@ -76,6 +76,10 @@ impl Error {
                 "TLS certificate verification failed: {}",
                 err.message()
             )),
+            _ if err.class() == git2::ErrorClass::Ssl => Self::Authentication(format!(
+                "TLS certificate verification failed (add the server's CA as 'ca.crt' to the secret): {}",
+                err.message()
+            )),
             _ => Self::Git(err.message().to_string()),
         }
     }

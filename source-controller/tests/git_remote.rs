@@ -242,3 +242,87 @@ fn known_hosts_for(key: &SshKey, known_hosts: &str, passphrase: Option<&str>) ->
     }
     Ok(GitAuth::from_secret("ssh", &secret(&data))?)
 }
+
+#[tokio::test]
+async fn https_with_a_private_ca() -> Result<()> {
+    let (repo, _, second) = fixture()?;
+    let server = GitHttpServer::start_tls(
+        repo.root(),
+        HttpAuth::Basic {
+            username: "flux".into(),
+            password: "s3cret".into(),
+        },
+    )
+    .await?;
+    let url = server.url(&repo.bare_name());
+    let ca = server.ca_cert().expect("TLS server has a CA").to_string();
+    let other_ca = GitHttpServer::start_tls(repo.root(), HttpAuth::None)
+        .await?
+        .ca_cert()
+        .expect("CA")
+        .to_string();
+    blocking(move || -> Result<()> {
+        let trusted = GitAuth::from_secret(
+            "https",
+            &secret(&[
+                ("username", "flux"),
+                ("password", "s3cret"),
+                ("ca.crt", ca.as_str()),
+            ]),
+        )?;
+        let remote = Remote::new(&url, trusted, deadline())?;
+        let dir = tempfile::tempdir()?;
+        let checkout = remote.checkout(&GitReference::Branch("main".into()), dir.path())?;
+        assert_eq!(checkout.reference.commit, second);
+        assert!(
+            remote
+                .resolve(&GitReference::Branch("main".into()))?
+                .is_some()
+        );
+
+        let system_roots = GitAuth::from_secret(
+            "https",
+            &secret(&[("username", "flux"), ("password", "s3cret")]),
+        )?;
+        let err = Remote::new(&url, system_roots, deadline())?
+            .resolve(&GitReference::Branch("main".into()))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Authentication(_)),
+            "an unknown CA is refused: {err}"
+        );
+
+        let wrong = GitAuth::from_secret(
+            "https",
+            &secret(&[
+                ("username", "flux"),
+                ("password", "s3cret"),
+                ("ca.crt", other_ca.as_str()),
+            ]),
+        )?;
+        let err = Remote::new(&url, wrong, deadline())?
+            .resolve(&GitReference::Branch("main".into()))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Authentication(_)),
+            "another CA is refused: {err}"
+        );
+        assert!(err.to_string().contains("certificate"), "{err}");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn file_urls_for_local_repositories() -> Result<()> {
+    let (repo, _, second) = fixture()?;
+    let url = format!("file://{}", repo.bare_path().display());
+    blocking(move || -> Result<()> {
+        let remote = Remote::new(&url, GitAuth::default(), deadline())?;
+        let dir = tempfile::tempdir()?;
+        let checkout = remote.checkout(&GitReference::Branch("main".into()), dir.path())?;
+        assert_eq!(checkout.reference.commit, second);
+        Ok(())
+    })
+    .await
+}

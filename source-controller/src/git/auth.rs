@@ -27,6 +27,8 @@ pub struct GitAuth {
     pub ssh_key: Option<SshKey>,
     /// Accepted SSH host keys.
     pub known_hosts: Option<KnownHosts>,
+    /// PEM CA certificate(s) trusted for HTTPS instead of the system roots.
+    pub ca_cert: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for GitAuth {
@@ -39,6 +41,7 @@ impl std::fmt::Debug for GitAuth {
             )
             .field("ssh_key", &self.ssh_key.as_ref().map(|_| "<redacted>"))
             .field("known_hosts", &self.known_hosts.is_some())
+            .field("ca_cert", &self.ca_cert.is_some())
             .finish()
     }
 }
@@ -78,7 +81,14 @@ impl GitAuth {
             auth.known_hosts = Some(known_hosts);
             return Ok(auth);
         }
+        auth.ca_cert = data.get("ca.crt").or_else(|| data.get("caFile")).cloned();
         auth.bearer_token = text("bearerToken")?;
+        if data.contains_key("tls.crt") || data.contains_key("tls.key") {
+            return Err(Error::InvalidSecret(
+                "TLS client certificates ('tls.crt'/'tls.key') are not supported for Git yet"
+                    .into(),
+            ));
+        }
         match (text("username")?, text("password")?) {
             (Some(username), Some(password)) => auth.basic = Some((username, password)),
             (Some(_), None) | (None, Some(_)) if auth.bearer_token.is_none() => {

@@ -5,6 +5,7 @@
 mod auth;
 mod known_hosts;
 mod semver_tags;
+mod tls;
 
 use std::path::Path;
 use std::time::Instant;
@@ -172,7 +173,7 @@ impl Remote {
         let mut options = self.fetch_options();
         let target = match reference {
             GitReference::Branch(branch) => {
-                options.depth(1);
+                self.shallow(&mut options);
                 let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
                 remote
                     .fetch(&[&refspec], Some(&mut options), None)
@@ -183,7 +184,10 @@ impl Remote {
                     commit,
                 }
             }
-            GitReference::Tag(tag) => fetch_tag(&repo, &mut remote, &mut options, tag)?,
+            GitReference::Tag(tag) => {
+                self.shallow(&mut options);
+                fetch_tag(&repo, &mut remote, &mut options, tag)?
+            }
             GitReference::Semver(range) => {
                 let tag = match self.resolve(reference)? {
                     Some(resolved) => resolved.name.unwrap_or_default(),
@@ -204,10 +208,11 @@ impl Remote {
                             .ok_or_else(|| no_semver_match(range))?
                     }
                 };
+                self.shallow(&mut options);
                 fetch_tag(&repo, &mut remote, &mut options, &tag)?
             }
             GitReference::Name(name) => {
-                options.depth(1);
+                self.shallow(&mut options);
                 remote
                     .fetch(
                         &[&format!("+{name}:refs/fluxrs/target")],
@@ -261,6 +266,13 @@ impl Remote {
             },
             message,
         })
+    }
+
+    /// Asks for a depth-1 fetch, except over `file://`, whose transport cannot.
+    fn shallow(&self, options: &mut FetchOptions<'_>) {
+        if self.url.scheme() != "file" {
+            options.depth(1);
+        }
     }
 
     fn fetch_options(&self) -> FetchOptions<'_> {
@@ -331,6 +343,16 @@ impl Remote {
         cert: &git2::cert::Cert<'_>,
         host: &str,
     ) -> std::result::Result<CertificateCheckStatus, git2::Error> {
+        if let Some(x509) = cert.as_x509() {
+            return match &self.auth.ca_cert {
+                Some(ca) => tls::verify(ca, x509.data(), host)
+                    .map(|()| CertificateCheckStatus::CertificateOk)
+                    .map_err(|why| {
+                        git2::Error::new(git2::ErrorCode::Certificate, git2::ErrorClass::Http, &why)
+                    }),
+                None => Ok(CertificateCheckStatus::CertificatePassthrough),
+            };
+        }
         let Some(hostkey) = cert.as_hostkey() else {
             return Ok(CertificateCheckStatus::CertificatePassthrough);
         };
@@ -367,7 +389,6 @@ fn fetch_tag(
     options: &mut FetchOptions<'_>,
     tag: &str,
 ) -> Result<ResolvedTarget> {
-    options.depth(1);
     let refspec = format!("+refs/tags/{tag}:refs/tags/{tag}");
     remote
         .fetch(&[&refspec], Some(options), None)
