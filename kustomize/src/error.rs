@@ -105,10 +105,12 @@ pub enum Error {
         message: String,
     },
     /// Two resources end up with the same id.
-    #[error("may not add resource with an already registered id: {id}")]
+    #[error("may not add resource with an already registered id: {id} (from '{origin}')")]
     IdConflict {
         /// The conflicting id.
         id: String,
+        /// Where the second object came from.
+        origin: String,
     },
     /// A generator is misconfigured or its sources are invalid.
     #[error("generator '{name}' in '{kustomization}': {message}")]

@@ -1,15 +1,32 @@
 //! An ordered list of resources with kustomize's id rules: no two resources
 //! may share a current id, and lookups may match current or previous ids.
 
+use std::collections::HashSet;
+
 use crate::error::{Error, Result};
 use crate::kustomization::Selector;
-use crate::resource::{Behavior, ResId, Resource};
+use crate::resource::{Behavior, Gvk, ResId, Resource};
 use crate::transformers::selector::SelectorMatcher;
+
+/// The identity kustomize compares ids by: gvk, name and effective
+/// namespace.
+type IdKey = (Gvk, String, String);
+
+fn id_key(id: &ResId) -> IdKey {
+    (
+        id.gvk.clone(),
+        id.name.clone(),
+        id.effective_namespace().to_string(),
+    )
+}
 
 /// Resources in build order.
 #[derive(Debug, Clone, Default)]
 pub struct ResMap {
     resources: Vec<Resource>,
+    /// Current ids of `resources`, when known to be up to date (any mutable
+    /// access drops it).
+    ids: Option<HashSet<IdKey>>,
 }
 
 impl ResMap {
@@ -25,6 +42,7 @@ impl ResMap {
 
     /// The resources, mutably.
     pub fn resources_mut(&mut self) -> &mut Vec<Resource> {
+        self.ids = None;
         &mut self.resources
     }
 
@@ -35,9 +53,16 @@ impl ResMap {
 
     /// Appends a resource; fails when its current id is taken.
     pub fn append(&mut self, res: Resource) -> Result<()> {
+        let resources = &self.resources;
+        let ids = self
+            .ids
+            .get_or_insert_with(|| resources.iter().map(|r| id_key(&r.cur_id())).collect());
         let id = res.cur_id();
-        if self.resources.iter().any(|r| r.cur_id().same_as(&id)) {
-            return Err(Error::IdConflict { id: id.display() });
+        if !ids.insert(id_key(&id)) {
+            return Err(Error::IdConflict {
+                id: id.display(),
+                origin: res.origin().to_string(),
+            });
         }
         self.resources.push(res);
         Ok(())
@@ -102,6 +127,7 @@ impl ResMap {
                         merge_data_from(&mut res, old, "binaryData");
                     }
                 }
+                self.ids = None;
                 self.resources[*index] = res;
                 Ok(())
             }

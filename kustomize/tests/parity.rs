@@ -1,8 +1,11 @@
 //! Parity with the reference: every fixture under `tests/fixtures/<case>/`
 //! is built by this engine and by `kubectl kustomize` (kustomize v5.5.0),
-//! and the outputs must be identical byte for byte. Cases named `err-*`
-//! must fail with both tools; their `expected-error.txt` holds a fragment
-//! our error message must contain.
+//! and the outputs must be identical byte for byte. Each case also stores
+//! kubectl's output as `expected.yaml`, so a change of the reference tool is
+//! noticed too; regenerate them with
+//! `FLUXRS_UPDATE_PARITY=1 cargo test -p fluxrs-kustomize --test parity`.
+//! Cases named `err-*` must fail with both tools; their
+//! `expected-error.txt` holds a fragment our error message must contain.
 //!
 //! `kubectl` is required: without it the test fails rather than skipping.
 
@@ -74,13 +77,16 @@ fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
     }
 }
 
-fn describe_mismatch(ours: &str, theirs: &str) -> String {
+/// Explains how `new` differs from `old` (`labels`: old, new).
+fn describe_mismatch(new: &str, old: &str, labels: (&str, &str)) -> String {
     let mut msg = String::new();
-    match (parse_documents(ours), parse_documents(theirs)) {
+    match (parse_documents(new), parse_documents(old)) {
         (Ok(a), Ok(b)) if a.len() != b.len() => {
             msg.push_str(&format!(
-                "document count: ours {} vs kubectl {}\n",
+                "document count: {} {} vs {} {}\n",
+                labels.1,
                 a.len(),
+                labels.0,
                 b.len()
             ));
         }
@@ -94,8 +100,8 @@ fn describe_mismatch(ours: &str, theirs: &str) -> String {
         }
         _ => msg.push_str("(outputs could not both be parsed)\n"),
     }
-    let diff = similar::TextDiff::from_lines(theirs, ours);
-    msg.push_str("--- kubectl kustomize\n+++ fluxrs-kustomize\n");
+    let diff = similar::TextDiff::from_lines(old, new);
+    msg.push_str(&format!("--- {}\n+++ {}\n", labels.0, labels.1));
     msg.push_str(&diff.unified_diff().context_radius(3).to_string());
     msg
 }
@@ -122,13 +128,26 @@ fn check_case(root: &Path, name: &str) -> Result<(), String> {
         };
     }
     let theirs = theirs.map_err(|e| format!("{name}: kubectl kustomize failed:\n{e}"))?;
+    let expected_path = dir.join("expected.yaml");
+    if std::env::var_os("FLUXRS_UPDATE_PARITY").is_some() {
+        std::fs::write(&expected_path, &theirs).map_err(|e| format!("{name}: {e}"))?;
+    }
+    let expected = std::fs::read_to_string(&expected_path).map_err(|e| {
+        format!("{name}: expected.yaml: {e} (regenerate with FLUXRS_UPDATE_PARITY=1)")
+    })?;
+    if expected != theirs {
+        return Err(format!(
+            "{name}: kubectl kustomize no longer produces expected.yaml (a different kustomize?)\n{}",
+            describe_mismatch(&theirs, &expected, ("expected.yaml", "kubectl kustomize"))
+        ));
+    }
     let ours = ours.map_err(|e| format!("{name}: we failed: {e}"))?;
     if ours == theirs {
         Ok(())
     } else {
         Err(format!(
             "{name}: output differs\n{}",
-            describe_mismatch(&ours, &theirs)
+            describe_mismatch(&ours, &theirs, ("kubectl kustomize", "fluxrs-kustomize"))
         ))
     }
 }

@@ -2,12 +2,12 @@
 //! against the test binary's real cluster, installing once, and running the
 //! real source-controller.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use fluxrs_e2e::controller::ControllerProcess;
+use fluxrs_e2e::controller::{ControllerProcess, workspace_binary};
 use fluxrs_e2e::{TestCluster, shared};
 use kube::Client;
 use tokio::sync::OnceCell;
@@ -101,13 +101,14 @@ pub async fn namespace(client: &Client, prefix: &str) -> Result<String> {
     Ok(shared().create_namespace(client, prefix).await?)
 }
 
-/// The real source-controller, started once per test binary, serving
-/// artifacts on a loopback port.
+/// The real source-controller (built by `cargo xtask test`, or
+/// `cargo build -p source-controller`), started once per test binary,
+/// serving artifacts on a loopback port.
 pub async fn source_controller() -> Result<()> {
     static RUNNING: OnceCell<std::sync::Mutex<ControllerProcess>> = OnceCell::const_new();
     RUNNING
         .get_or_try_init(|| async {
-            let binary = build_source_controller().await?;
+            let binary = workspace_binary("source-controller")?;
             let port = std::net::TcpListener::bind("127.0.0.1:0")?
                 .local_addr()?
                 .port();
@@ -126,35 +127,6 @@ pub async fn source_controller() -> Result<()> {
         })
         .await?;
     Ok(())
-}
-
-/// Builds this workspace's source-controller into the target directory the
-/// test binary lives in (cargo only builds a package's own binaries for its
-/// tests) and returns its path.
-async fn build_source_controller() -> Result<PathBuf> {
-    let profile_dir = binary().parent().context("fluxrs has a parent dir")?;
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev".to_string(),
-        Some(other) => other.to_string(),
-    };
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").into());
-    let status = tokio::process::Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--package",
-            "source-controller",
-            "--profile",
-            &profile,
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .await
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("`cargo build --package source-controller` failed with {status}");
-    }
-    Ok(profile_dir.join("source-controller"))
 }
 
 /// Polls `check` until it returns `Some`, failing after `timeout` with `what`.

@@ -3,11 +3,13 @@
 //! traversal that visits (and optionally creates) those fields.
 
 mod config;
+mod crds;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub use config::{NameBackReference, TransformerConfig};
+pub use crds::config_from_openapi;
 
 use crate::resource::Gvk;
 
@@ -46,7 +48,9 @@ impl FieldSpec {
 
     /// Whether this spec applies to objects of `gvk`.
     pub fn applies_to(&self, gvk: &Gvk) -> bool {
-        gvk.is_selected_by(&self.gvk())
+        (self.group.is_empty() || self.group == gvk.group)
+            && (self.version.is_empty() || self.version == gvk.version)
+            && (self.kind.is_empty() || self.kind == gvk.kind)
     }
 
     /// The path split into field names (escapes resolved).

@@ -74,7 +74,7 @@ pub struct Kustomization {
     /// Component directories to apply.
     #[serde(default)]
     pub components: Vec<String>,
-    /// CRD OpenAPI files (not supported).
+    /// OpenAPI definition files of custom types (extra field specs).
     #[serde(default)]
     pub crds: Vec<String>,
     /// Deprecated spelling of directory `resources`.

@@ -31,7 +31,7 @@ pub struct Resource {
     suffixes: Vec<String>,
     pub(crate) behavior: Behavior,
     pub(crate) needs_hash: bool,
-    pub(crate) origin: String,
+    origin: String,
 }
 
 impl Resource {
@@ -46,6 +46,12 @@ impl Resource {
             needs_hash: false,
             origin: origin.into(),
         }
+    }
+
+    /// Where the object came from: its file, or the kustomization that
+    /// generated it.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// The object.

@@ -172,7 +172,7 @@ impl<'a> Target<'a> {
     }
 
     fn unsupported(&self) -> Result<()> {
-        let fields: [(&str, bool); 8] = [
+        let fields: [(&str, bool); 7] = [
             ("generators", !self.k.generators.is_empty()),
             ("transformers", !self.k.transformers.is_empty()),
             ("validators", !self.k.validators.is_empty()),
@@ -182,7 +182,6 @@ impl<'a> Target<'a> {
                 "helmChartInflationGenerator",
                 self.k.helm_chart_inflation_generator.is_some(),
             ),
-            ("crds", !self.k.crds.is_empty()),
             ("buildMetadata", !self.k.build_metadata.is_empty()),
         ];
         match fields.iter().find(|(_, used)| *used) {
@@ -229,6 +228,16 @@ impl<'a> Target<'a> {
                     path: self.loader.dir.join(entry),
                     message,
                 })?;
+            ra.config.merge(config);
+        }
+        for entry in &self.k.crds {
+            let text = self.loader.read_string(entry)?;
+            let config = crate::fieldspec::config_from_openapi(&text).map_err(|message| {
+                Error::InvalidKustomization {
+                    path: self.loader.dir.join(entry),
+                    message: format!("unable to parse open API definition: {message}"),
+                }
+            })?;
             ra.config.merge(config);
         }
         self.run_generators(ra)?;

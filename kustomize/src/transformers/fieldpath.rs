@@ -2,6 +2,7 @@
 //! (`spec.containers.[name=app].image`, `spec.ports.0.port`, `*`), with
 //! kyaml's lookup and create semantics.
 
+use regex::Regex;
 use serde_json::{Map, Value};
 
 /// Splits on `.` outside of `[...]`.
@@ -77,8 +78,9 @@ pub fn lookup<'a>(v: &'a Value, parts: &[String]) -> Option<&'a Value> {
 }
 
 /// Visits every node matching `parts` (list selectors and `*` may match
-/// several); with `create`, missing map fields and selected list items are
-/// created, the last one as `leaf`.
+/// several; like kyaml's `PathMatcher`, `[field=value]` treats `value` as an
+/// unanchored regular expression); with `create`, missing map fields and
+/// selected list items are created, the last one as `leaf`.
 pub fn visit_matches(
     v: &mut Value,
     parts: &[String],
@@ -105,13 +107,17 @@ pub fn visit_matches(
                     visit_matches(item, rest, create, f);
                 }
             } else if let Some((field, want)) = list_match(first) {
+                let Ok(pattern) = Regex::new(want) else {
+                    return;
+                };
                 let mut matched = false;
                 for item in items.iter_mut() {
-                    let hit = if field.is_empty() {
-                        scalar_text(item).as_deref() == Some(want)
+                    let text = if field.is_empty() {
+                        scalar_text(item)
                     } else {
-                        item.get(field).and_then(scalar_text).as_deref() == Some(want)
+                        item.get(field).and_then(scalar_text)
                     };
+                    let hit = text.is_some_and(|t| pattern.is_match(&t));
                     if hit {
                         matched = true;
                         visit_matches(item, rest, create, f);

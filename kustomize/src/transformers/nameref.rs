@@ -2,6 +2,11 @@
 //! transformer): a field that names another object of the build by its
 //! original or any previous name is updated to that object's current name
 //! (and, for `{name, namespace}` maps, its namespace).
+//!
+//! Candidates are looked up through an index of previous names, so a build
+//! of thousands of objects stays linear in practice.
+
+use std::collections::HashMap;
 
 use serde_json::Value;
 
@@ -11,94 +16,149 @@ use crate::resmap::ResMap;
 use crate::resource::{Gvk, Resource};
 
 /// What a referral resolves to.
-#[derive(Clone)]
 struct Referral {
     name: String,
     namespace: String,
 }
 
+/// What the lookups need to know about each object, computed once.
+struct Info {
+    cluster: bool,
+    eff_ns: String,
+    org_eff_ns: String,
+    namespace: String,
+    name: String,
+    is_service_account: bool,
+    prev_gvks: Vec<Gvk>,
+}
+
+/// A field to update and the kind it refers to.
+struct Job<'a> {
+    selector: Gvk,
+    field: &'a FieldSpec,
+    parts: Vec<String>,
+    target: Gvk,
+}
+
 /// Updates every reference in `resmap` per `backrefs`.
 pub fn apply(resmap: &mut ResMap, backrefs: &[NameBackReference]) -> Result<()> {
-    let snapshot: Vec<Resource> = resmap.resources().to_vec();
-    for (i, referrer) in snapshot.iter().enumerate() {
-        let org = referrer.org_id();
-        let mut jobs: Vec<(&FieldSpec, Gvk)> = Vec::new();
-        for br in backrefs {
-            for fs in &br.field_specs {
-                if org.gvk.is_selected_by(&fs.gvk()) {
-                    jobs.push((fs, br.gvk()));
-                }
+    let all_jobs: Vec<Job> = backrefs
+        .iter()
+        .flat_map(|br| {
+            br.field_specs.iter().map(move |fs| Job {
+                selector: fs.gvk(),
+                field: fs,
+                parts: fs.path_parts(),
+                target: br.gvk(),
+            })
+        })
+        .collect();
+    let infos: Vec<Info> = resmap
+        .resources()
+        .iter()
+        .map(|r| {
+            let cur = r.cur_id();
+            Info {
+                cluster: cur.gvk.is_cluster_scoped(),
+                eff_ns: cur.effective_namespace().to_string(),
+                org_eff_ns: r.org_id().effective_namespace().to_string(),
+                namespace: cur.namespace.clone(),
+                name: cur.name.clone(),
+                is_service_account: cur.gvk.kind == "ServiceAccount",
+                prev_gvks: r.prev_ids().iter().map(|id| id.gvk.clone()).collect(),
             }
+        })
+        .collect();
+    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (j, r) in resmap.resources().iter().enumerate() {
+        let mut names: Vec<&str> = r.prev_ids().iter().map(|id| id.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for n in names {
+            by_name.entry(n).or_default().push(j);
         }
+    }
+    let mut updates: Vec<(usize, Value)> = Vec::new();
+    for (i, referrer) in resmap.resources().iter().enumerate() {
+        let org = referrer.org_id();
+        let jobs: Vec<&Job> = all_jobs
+            .iter()
+            .filter(|j| org.gvk.is_selected_by(&j.selector))
+            .collect();
         if jobs.is_empty() {
             continue;
         }
-        let candidates = subset_referable_by(&snapshot, referrer);
-        let mut obj = resmap.resources()[i].value().clone();
-        for (fs, target) in jobs {
+        let binding_namespaces: Vec<String> = if referrer.kind() == "RoleBinding" {
+            referrer.value()["subjects"]
+                .as_array()
+                .map(|subjects| {
+                    subjects
+                        .iter()
+                        .filter(|s| s["kind"] == "ServiceAccount")
+                        .filter_map(|s| s["namespace"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut obj = referrer.value().clone();
+        let mut changed = false;
+        for job in jobs {
             let ctx = Ctx {
                 referrer,
-                field: fs,
-                target: &target,
-                candidates: &candidates,
+                me: &infos[i],
+                field: job.field,
+                target: &job.target,
+                all: resmap.resources(),
+                infos: &infos,
+                by_name: &by_name,
+                binding_namespaces: &binding_namespaces,
             };
-            visit(&mut obj, &fs.path_parts(), None, &mut |node: &mut Value| {
-                ctx.set(node)
+            visit(&mut obj, &job.parts, None, &mut |node: &mut Value| {
+                ctx.set(node, &mut changed)
             })?;
         }
+        if changed {
+            updates.push((i, obj));
+        }
+    }
+    for (i, obj) in updates {
         *resmap.resources_mut()[i].value_mut() = obj;
     }
     Ok(())
 }
 
-/// kustomize's `SubsetThatCouldBeReferencedByResource`.
-fn subset_referable_by<'a>(all: &'a [Resource], referrer: &Resource) -> Vec<&'a Resource> {
-    let rid = referrer.cur_id();
-    if rid.gvk.is_cluster_scoped() {
-        return all.iter().collect();
-    }
-    let binding_namespaces: Vec<String> = if referrer.kind() == "RoleBinding" {
-        referrer.value()["subjects"]
-            .as_array()
-            .map(|subjects| {
-                subjects
-                    .iter()
-                    .filter(|s| s["kind"] == "ServiceAccount")
-                    .filter_map(|s| s["namespace"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    all.iter()
-        .filter(|r| {
-            let id = r.cur_id();
-            id.gvk.is_cluster_scoped()
-                || id.ns_equals(&rid)
-                || binding_namespaces.iter().any(|ns| ns == r.namespace())
-        })
-        .collect()
-}
-
 struct Ctx<'a> {
     referrer: &'a Resource,
+    me: &'a Info,
     field: &'a FieldSpec,
     target: &'a Gvk,
-    candidates: &'a [&'a Resource],
+    all: &'a [Resource],
+    infos: &'a [Info],
+    by_name: &'a HashMap<&'a str, Vec<usize>>,
+    binding_namespaces: &'a [String],
 }
 
 impl Ctx<'_> {
-    fn set(&self, node: &mut Value) -> Result<()> {
+    /// kustomize's `SubsetThatCouldBeReferencedByResource`, for one object.
+    fn referable(&self, j: usize) -> bool {
+        let info = &self.infos[j];
+        self.me.cluster
+            || info.cluster
+            || info.eff_ns == self.me.eff_ns
+            || self.binding_namespaces.contains(&info.namespace)
+    }
+
+    fn set(&self, node: &mut Value, changed: &mut bool) -> Result<()> {
         match node {
-            Value::Null => Ok(()),
-            Value::String(_) => self.set_scalar(node),
-            Value::Object(_) => self.set_mapping(node),
+            Value::String(_) => self.set_scalar(node, changed),
+            Value::Object(_) => self.set_mapping(node, changed),
             Value::Array(items) => {
                 for item in items {
                     match item {
-                        Value::String(_) => self.set_scalar(item)?,
-                        Value::Object(_) => self.set_mapping(item)?,
+                        Value::String(_) => self.set_scalar(item, changed)?,
+                        Value::Object(_) => self.set_mapping(item, changed)?,
                         _ => {}
                     }
                 }
@@ -108,42 +168,42 @@ impl Ctx<'_> {
         }
     }
 
-    fn set_scalar(&self, node: &mut Value) -> Result<()> {
+    fn named(&self, old: &str) -> Vec<usize> {
+        self.by_name
+            .get(old)
+            .map(|v| v.iter().copied().filter(|j| self.referable(*j)).collect())
+            .unwrap_or_default()
+    }
+
+    fn set_scalar(&self, node: &mut Value, changed: &mut bool) -> Result<()> {
         let old = node.as_str().unwrap_or_default().to_string();
-        let all: Vec<&Resource> = self.candidates.to_vec();
-        if let Some(r) = self.select(&old, all, false)?
+        let candidates = self.named(&old);
+        if let Some(r) = self.select(candidates, false)?
             && r.name != old
         {
             *node = Value::String(r.name);
+            *changed = true;
         }
         Ok(())
     }
 
-    fn set_mapping(&self, node: &mut Value) -> Result<()> {
+    fn set_mapping(&self, node: &mut Value, changed: &mut bool) -> Result<()> {
         let Some(old) = node.get("name").and_then(Value::as_str).map(str::to_string) else {
             return Ok(());
         };
-        let candidates: Vec<&Resource> = match node.get("namespace").and_then(Value::as_str) {
-            None => self.candidates.to_vec(),
-            Some(ns) => {
-                let by_org: Vec<&Resource> = self
-                    .candidates
-                    .iter()
-                    .copied()
-                    .filter(|r| r.org_id().effective_namespace() == ns)
-                    .collect();
-                if by_org.is_empty() {
-                    self.candidates
-                        .iter()
-                        .copied()
-                        .filter(|r| r.cur_id().effective_namespace() == ns)
-                        .collect()
+        let mut candidates = self.named(&old);
+        if let Some(ns) = node.get("namespace").and_then(Value::as_str) {
+            let any_by_org =
+                (0..self.infos.len()).any(|j| self.referable(j) && self.infos[j].org_eff_ns == ns);
+            candidates.retain(|j| {
+                if any_by_org {
+                    self.infos[*j].org_eff_ns == ns
                 } else {
-                    by_org
+                    self.infos[*j].eff_ns == ns
                 }
-            }
-        };
-        let Some(r) = self.select(&old, candidates, true)? else {
+            });
+        }
+        let Some(r) = self.select(candidates, true)? else {
             return Ok(());
         };
         if r.name == old && r.namespace.is_empty() {
@@ -154,61 +214,52 @@ impl Ctx<'_> {
             if !r.namespace.is_empty() {
                 m.insert("namespace".into(), Value::String(r.namespace));
             }
+            *changed = true;
         }
         Ok(())
     }
 
-    /// kustomize's `selectReferral`.
-    fn select(
-        &self,
-        old: &str,
-        candidates: Vec<&Resource>,
-        with_ns: bool,
-    ) -> Result<Option<Referral>> {
+    /// kustomize's `selectReferral` over candidates already matched by
+    /// previous name and referability.
+    fn select(&self, candidates: Vec<usize>, with_ns: bool) -> Result<Option<Referral>> {
         let role_ref = self.role_ref_gvk();
-        let rid = self.referrer.cur_id();
-        let mut c: Vec<&Resource> = candidates
+        let mut c: Vec<usize> = candidates
             .into_iter()
-            .filter(|r| r.prev_ids().iter().any(|id| id.name == old))
-            .filter(|r| {
-                r.prev_ids()
-                    .iter()
-                    .any(|id| id.gvk.is_selected_by(self.target))
-            })
-            .filter(|r| {
-                role_ref
-                    .as_ref()
-                    .is_none_or(|g| r.prev_ids().iter().any(|id| id.gvk.is_selected_by(g)))
-            })
-            .filter(|r| {
-                rid.gvk.is_cluster_scoped() || {
-                    let id = r.cur_id();
-                    id.gvk.is_cluster_scoped() || r.kind() == "ServiceAccount" || rid.ns_equals(&id)
-                }
+            .filter(|j| {
+                let info = &self.infos[*j];
+                info.prev_gvks.iter().any(|g| g.is_selected_by(self.target))
+                    && role_ref
+                        .as_ref()
+                        .is_none_or(|rg| info.prev_gvks.iter().any(|g| g.is_selected_by(rg)))
+                    && (self.me.cluster
+                        || info.cluster
+                        || info.is_service_account
+                        || info.eff_ns == self.me.eff_ns)
             })
             .collect();
         if c.len() > 1 {
-            c.retain(|r| r.same_prefixes_suffixes(self.referrer));
+            c.retain(|j| self.all[*j].same_prefixes_suffixes(self.referrer));
         }
-        let Some(first) = c.first() else {
+        let Some(&first) = c.first() else {
             return Ok(None);
         };
-        let referral = Referral {
-            name: first.name().to_string(),
-            namespace: first.namespace().to_string(),
-        };
-        let identical = c.iter().all(|r| {
-            r.name() == referral.name && (!with_ns || r.namespace() == referral.namespace)
+        let pick = &self.infos[first];
+        let identical = c.iter().all(|j| {
+            let o = &self.infos[*j];
+            o.name == pick.name && (!with_ns || o.namespace == pick.namespace)
         });
         if !identical {
-            let ids: Vec<String> = c.iter().map(|r| r.cur_id().display()).collect();
+            let ids: Vec<String> = c.iter().map(|j| self.all[*j].cur_id().display()).collect();
             return Err(Error::AmbiguousReference {
                 field: self.field.path.clone(),
                 referrer: self.referrer.cur_id().display(),
                 candidates: ids.join(", "),
             });
         }
-        Ok(Some(referral))
+        Ok(Some(Referral {
+            name: pick.name.clone(),
+            namespace: pick.namespace.clone(),
+        }))
     }
 
     /// For `roleRef/name` fields, the gvk the roleRef names.

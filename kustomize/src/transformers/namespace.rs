@@ -3,6 +3,8 @@
 //! `default` service account in (Cluster)RoleBinding subjects, and the
 //! other namespace fields of the configuration.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use crate::fieldspec::{CreateKind, FieldSpec, visit};
@@ -18,8 +20,7 @@ pub fn apply(resmap: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Resul
         .filter(|fs| fs.path != "metadata/namespace")
         .filter(|fs| !(is_role_binding(&fs.kind) && fs.path == "subjects"))
         .collect();
-    for i in 0..resmap.resources().len() {
-        let res = &mut resmap.resources_mut()[i];
+    for res in resmap.resources_mut() {
         if res.value().as_object().is_none_or(|m| m.is_empty()) {
             continue;
         }
@@ -55,13 +56,16 @@ pub fn apply(resmap: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Resul
                 visit(obj, &fs.path_parts(), create, set)?;
             }
         }
-        let id = resmap.resources()[i].cur_id();
-        let clashes = resmap
-            .resources()
-            .iter()
-            .filter(|r| r.cur_id().same_as(&id))
-            .count();
-        if clashes != 1 {
+    }
+    let mut seen = HashSet::new();
+    for r in resmap.resources() {
+        let id = r.cur_id();
+        let key = (
+            id.gvk.clone(),
+            id.name.clone(),
+            id.effective_namespace().to_string(),
+        );
+        if !seen.insert(key) {
             return Err(format!(
                 "namespace transformation produces ID conflict: {}",
                 id.display()

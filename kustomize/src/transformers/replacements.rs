@@ -135,14 +135,28 @@ fn set_field(
     let value_text = text(&value);
     *target = match (&*target, value_text) {
         (Value::String(_), Some(t)) => Value::String(t),
-        (Value::Number(_) | Value::Bool(_) | Value::Null, Some(t)) => parse_documents(&t)
-            .ok()
-            .and_then(|d| d.into_iter().next())
-            .filter(|v| !v.is_object() && !v.is_array())
-            .unwrap_or(Value::String(t)),
+        (Value::Null, Some(t)) => resolve_plain(&t),
+        (Value::Number(_), Some(t)) => match resolve_plain(&t) {
+            n @ Value::Number(_) => n,
+            _ => return Err(format!("yaml: cannot decode !!str `{t}` as a number")),
+        },
+        (Value::Bool(_), Some(t)) => match resolve_plain(&t) {
+            b @ Value::Bool(_) => b,
+            _ => return Err(format!("yaml: cannot decode !!str `{t}` as a !!bool")),
+        },
         _ => value,
     };
     Ok(())
+}
+
+/// What `text` means as a plain YAML scalar (a string when it is not a
+/// scalar at all).
+fn resolve_plain(text: &str) -> Value {
+    parse_documents(text)
+        .ok()
+        .and_then(|d| d.into_iter().next())
+        .filter(|v| !v.is_object() && !v.is_array())
+        .unwrap_or_else(|| Value::String(text.to_string()))
 }
 
 /// Applies the replacements in order.

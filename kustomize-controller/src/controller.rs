@@ -1,0 +1,96 @@
+//! Wiring: the Kustomization controller, reconciling a Kustomization as soon as
+//! its source has a new artifact.
+
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use fluxrs_api::kustomize::{Kustomization, KustomizationSourceKind};
+use fluxrs_api::source::{GitRepository, OCIRepository};
+use fluxrs_runtime::controller::Runtime;
+use kube::ResourceExt;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, watcher};
+
+use crate::apply::Discovery;
+use crate::flags::Args;
+use crate::reconcile::{Context, reconcile};
+
+/// Status field manager, as upstream.
+const STATUS_FIELD_MANAGER: &str = "gotk-kustomize-controller";
+
+/// Runs kustomize-controller until SIGTERM/SIGINT.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    fluxrs_runtime::logging::init(args.runtime.log_level, args.runtime.log_encoding)?;
+    let strict_substitutions = args.strict_substitutions().map_err(|e| anyhow!(e))?;
+    let client = fluxrs_runtime::client::client(&args.runtime).await?;
+    let runtime = Runtime::new(client.clone(), "kustomize-controller", args.runtime.clone())?
+        .with_status_field_manager(STATUS_FIELD_MANAGER);
+    let context = Arc::new(Context {
+        client,
+        discovery: Discovery::default(),
+        events: runtime.events().clone(),
+        field_manager: STATUS_FIELD_MANAGER.to_string(),
+        requeue_dependency: args.runtime.requeue_dependency,
+        no_cross_namespace_refs: args.runtime.no_cross_namespace_refs,
+        strict_substitutions,
+        max_artifact_bytes: args.artifact_max_size,
+        http_retry: args.http_retry,
+    });
+    let controller = kustomization_controller(&runtime);
+    let work = runtime.run_controller(controller, reconcile, context);
+    Ok(runtime.run(work).await?)
+}
+
+fn kustomization_controller(runtime: &Runtime) -> Controller<Kustomization> {
+    let controller = runtime.controller::<Kustomization>();
+    let store = controller.store();
+    let git_store = store.clone();
+    controller
+        .watches(
+            runtime.watched_api::<GitRepository>(),
+            watcher::Config::default(),
+            move |source| {
+                dependents(
+                    &git_store,
+                    KustomizationSourceKind::GitRepository,
+                    &source.namespace().unwrap_or_default(),
+                    &source.name_any(),
+                )
+            },
+        )
+        .watches(
+            runtime.watched_api::<OCIRepository>(),
+            watcher::Config::default(),
+            move |source| {
+                dependents(
+                    &store,
+                    KustomizationSourceKind::OCIRepository,
+                    &source.namespace().unwrap_or_default(),
+                    &source.name_any(),
+                )
+            },
+        )
+}
+
+/// Kustomizations whose `sourceRef` names this source.
+fn dependents(
+    store: &Store<Kustomization>,
+    kind: KustomizationSourceKind,
+    namespace: &str,
+    name: &str,
+) -> Vec<ObjectRef<Kustomization>> {
+    store
+        .state()
+        .into_iter()
+        .filter(|k| {
+            let source = &k.spec.source_ref;
+            let source_namespace = source
+                .namespace
+                .clone()
+                .or_else(|| k.namespace())
+                .unwrap_or_default();
+            source.kind == kind && source.name == name && source_namespace == namespace
+        })
+        .map(|k| ObjectRef::from_obj(k.as_ref()))
+        .collect()
+}

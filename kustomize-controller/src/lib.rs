@@ -1,0 +1,14 @@
+//! flux-rs kustomize-controller: builds a Kustomization's path from its source
+//! artifact, validates and server-side applies the result, prunes what was
+//! removed, waits for health and reports Flux's status.
+
+pub mod apply;
+pub mod build;
+pub mod controller;
+pub mod decrypt;
+pub mod flags;
+pub mod health;
+pub mod inventory;
+pub mod ordering;
+pub mod reconcile;
+pub mod substitute;
