@@ -125,6 +125,23 @@ impl GitFixture {
         git(&self.work, &["checkout", "--quiet", "-B", branch]).map(drop)
     }
 
+    /// Adds the repository at `url` as a submodule at `path` (not committed yet).
+    pub fn add_submodule(&self, url: &str, path: &str) -> Result<()> {
+        git(
+            &self.work,
+            &[
+                "-c",
+                "protocol.file.allow=always",
+                "submodule",
+                "--quiet",
+                "add",
+                url,
+                path,
+            ],
+        )
+        .map(drop)
+    }
+
     /// Creates an annotated tag at HEAD and pushes it.
     pub fn tag(&self, name: &str) -> Result<()> {
         git(

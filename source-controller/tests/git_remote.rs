@@ -326,3 +326,65 @@ async fn file_urls_for_local_repositories() -> Result<()> {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submodules_are_checked_out_on_request() -> Result<()> {
+    let library = GitFixture::new("library")?;
+    library.write("lib/values.yaml", "answer: 42\n")?;
+    library.commit("library")?;
+    let (app, _, _) = fixture()?;
+    let library_server = GitHttpServer::start(library.root(), HttpAuth::None).await?;
+    let library_url = library_server.url(&library.bare_name());
+    let app = tokio::task::spawn_blocking(move || -> Result<GitFixture> {
+        app.add_submodule(&library_url, "vendor/library")?;
+        app.commit("add library submodule")?;
+        Ok(app)
+    })
+    .await??;
+    let app_server = GitHttpServer::start(app.root(), HttpAuth::None).await?;
+    let url = app_server.url(&app.bare_name());
+    blocking(move || -> Result<()> {
+        let with = tempfile::tempdir()?;
+        Remote::new(&url, GitAuth::default(), deadline())?
+            .with_submodules(true)
+            .checkout(&GitReference::Branch("main".into()), with.path())?;
+        assert_eq!(
+            std::fs::read_to_string(with.path().join("vendor/library/lib/values.yaml"))?,
+            "answer: 42\n"
+        );
+
+        let without = tempfile::tempdir()?;
+        Remote::new(&url, GitAuth::default(), deadline())?
+            .checkout(&GitReference::Branch("main".into()), without.path())?;
+        assert!(
+            !without
+                .path()
+                .join("vendor/library/lib/values.yaml")
+                .exists()
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn sparse_checkout_keeps_only_the_listed_directories() -> Result<()> {
+    let repo = GitFixture::new("mono")?;
+    repo.write("apps/a.yaml", "a\n")?;
+    repo.write("infra/b.yaml", "b\n")?;
+    repo.write("README.md", "readme\n")?;
+    repo.commit("mono")?;
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    let url = server.url(&repo.bare_name());
+    blocking(move || -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        Remote::new(&url, GitAuth::default(), deadline())?
+            .with_sparse_checkout(&["./apps".to_string()])
+            .checkout(&GitReference::Branch("main".into()), dir.path())?;
+        assert!(dir.path().join("apps/a.yaml").is_file());
+        assert!(!dir.path().join("infra/b.yaml").exists());
+        assert!(!dir.path().join("README.md").exists());
+        Ok(())
+    })
+    .await
+}

@@ -105,6 +105,8 @@ pub struct Remote {
     url: url::Url,
     auth: GitAuth,
     deadline: Instant,
+    recurse_submodules: bool,
+    sparse_checkout: Vec<String>,
 }
 
 impl Remote {
@@ -127,7 +129,22 @@ impl Remote {
             url,
             auth,
             deadline,
+            recurse_submodules: false,
+            sparse_checkout: Vec::new(),
         })
+    }
+
+    /// Checks out only these directories (`spec.sparseCheckout`); empty means all.
+    pub fn with_sparse_checkout(mut self, dirs: &[String]) -> Self {
+        self.sparse_checkout = dirs.to_vec();
+        self
+    }
+
+    /// Also checks out submodules, recursively, with the same credentials
+    /// (`spec.recurseSubmodules`).
+    pub fn with_submodules(mut self, recurse: bool) -> Self {
+        self.recurse_submodules = recurse;
+        self
     }
 
     /// Resolves `reference` on the remote without fetching objects. `None` when
@@ -247,12 +264,20 @@ impl Remote {
             }
         };
         let commit = repo.find_commit(target.commit).map_err(Error::git)?;
-        repo.checkout_tree(
-            commit.as_object(),
-            Some(git2::build::CheckoutBuilder::new().force()),
-        )
-        .map_err(Error::git)?;
+        let mut checkout = git2::build::CheckoutBuilder::new();
+        checkout.force();
+        for dir in &self.sparse_checkout {
+            checkout.path(format!(
+                "{}/",
+                dir.trim_start_matches("./").trim_end_matches('/')
+            ));
+        }
+        repo.checkout_tree(commit.as_object(), Some(&mut checkout))
+            .map_err(Error::git)?;
         repo.set_head_detached(commit.id()).map_err(Error::git)?;
+        if self.recurse_submodules {
+            self.update_submodules(&repo)?;
+        }
         let message = commit
             .summary()
             .ok()
@@ -266,6 +291,26 @@ impl Remote {
             },
             message,
         })
+    }
+
+    /// Initialises and checks out every submodule of `repo`, then theirs.
+    fn update_submodules(&self, repo: &Repository) -> Result<()> {
+        for mut submodule in repo.submodules().map_err(Error::git)? {
+            let mut options = git2::SubmoduleUpdateOptions::new();
+            options.fetch(self.fetch_options());
+            submodule.update(true, Some(&mut options)).map_err(|e| {
+                let name = submodule.name().unwrap_or_default().to_string();
+                let Error::Git(message) = Error::git(e) else {
+                    return Error::Authentication(format!(
+                        "submodule '{name}': authentication failed"
+                    ));
+                };
+                Error::Git(format!("submodule '{name}': {message}"))
+            })?;
+            let nested = submodule.open().map_err(Error::git)?;
+            self.update_submodules(&nested)?;
+        }
+        Ok(())
     }
 
     /// Asks for a depth-1 fetch, except over `file://`, whose transport cannot.

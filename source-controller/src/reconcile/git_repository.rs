@@ -144,7 +144,9 @@ async fn fetch_and_store(
     let reference = GitReference::from_spec(spec.r#ref.as_ref());
     let limit = timeout(spec.timeout.as_deref());
     let remote = Remote::new(&spec.url, auth, Instant::now() + limit)
-        .map_err(|e| SourceFailure::fetch(&e))?;
+        .map_err(|e| SourceFailure::fetch(&e))?
+        .with_submodules(spec.recurse_submodules.unwrap_or(false))
+        .with_sparse_checkout(spec.sparse_checkout.as_deref().unwrap_or_default());
     let remote = Arc::new(remote);
     let context = format!(
         "failed to checkout and determine revision of '{}'",
@@ -215,6 +217,7 @@ async fn fetch_and_store(
     status.artifact = Some(artifact(&stored, &revision, None));
     status.observed_ignore = spec.ignore.clone();
     status.observed_recurse_submodules = spec.recurse_submodules;
+    status.observed_sparse_checkout = spec.sparse_checkout.clone();
     status.observed_include = spec.include.clone();
     status.included_artifacts =
         (!includes.is_empty()).then(|| includes.into_iter().map(|i| i.artifact).collect());
@@ -252,6 +255,8 @@ fn is_current(
         .as_ref()
         .is_some_and(|a| a.revision == revision)
         && status.observed_ignore == spec.ignore
+        && status.observed_recurse_submodules.unwrap_or(false)
+            == spec.recurse_submodules.unwrap_or(false)
         && status.observed_include.as_deref().unwrap_or_default()
             == spec.include.as_deref().unwrap_or_default()
         && included == observed
