@@ -294,7 +294,34 @@ pub struct Disposition {
     pub result: ResultLabel,
 }
 
+/// The fields of a status every outcome touches.
+pub struct StatusFields<'a> {
+    /// `status.conditions`, already updated by the reconciler for success.
+    pub conditions: &'a mut Vec<Condition>,
+    /// `status.observedGeneration`.
+    pub observed_generation: &'a mut Option<i64>,
+    /// `status.lastHandledReconcileAt`.
+    pub last_handled_reconcile_at: &'a mut Option<String>,
+}
+
 impl Disposition {
+    /// Writes the condition and `observedGeneration` columns into `status`,
+    /// and acknowledges the current reconcile request of the object (whose
+    /// `metadata.generation` is `generation` and request token `requested_at`).
+    /// This is the one place reconcilers turn an outcome into status.
+    pub fn summarize(
+        &self,
+        generation: Option<i64>,
+        requested_at: Option<&str>,
+        status: StatusFields<'_>,
+    ) {
+        self.conditions.apply(status.conditions, generation);
+        if self.observe_generation {
+            *status.observed_generation = generation;
+        }
+        *status.last_handled_reconcile_at = requested_at.map(str::to_string);
+    }
+
     /// The disposition of `outcome`.
     pub fn of(outcome: &Result<Next, ReconcileError>) -> Self {
         match outcome {
@@ -401,6 +428,25 @@ mod tests {
         assert!(!d.observe_generation);
         assert_eq!(d.result, ResultLabel::Error);
         assert_eq!(d.event.as_ref().map(|e| e.type_), Some(EventType::Warning));
+    }
+
+    #[test]
+    fn summarize_writes_conditions_generation_and_request() {
+        let mut conditions = Vec::new();
+        let (mut observed, mut handled) = (Some(-1), None);
+        let outcome = Err(ReconcileError::stalled("InvalidURL", "bad url"));
+        Disposition::of(&outcome).summarize(
+            Some(3),
+            Some("token"),
+            StatusFields {
+                conditions: &mut conditions,
+                observed_generation: &mut observed,
+                last_handled_reconcile_at: &mut handled,
+            },
+        );
+        assert!(is_true(&conditions, types::STALLED));
+        assert_eq!(observed, Some(3));
+        assert_eq!(handled.as_deref(), Some("token"));
     }
 
     #[test]

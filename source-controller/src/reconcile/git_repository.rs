@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use fluxrs_api::source::{GitRepository, GitRepositorySpec, GitRepositoryStatus};
 use fluxrs_runtime::events::{Event, EventType};
-use fluxrs_runtime::outcome::{Disposition, Next, ReconcileError};
+use fluxrs_runtime::outcome::{Disposition, Next, ReconcileError, StatusFields};
 use fluxrs_runtime::reconcile_request;
 use fluxrs_runtime::status::apply_status;
 use fluxrs_runtime::status::finalizer::{Step, with_finalizer};
@@ -77,11 +77,15 @@ async fn apply(obj: &GitRepository, ctx: &Context) -> Result<Next, ReconcileErro
         }
     };
     let disposition = Disposition::of(&outcome);
-    disposition.conditions.apply(&mut conditions, generation);
-    if disposition.observe_generation {
-        status.observed_generation = generation;
-    }
-    status.last_handled_reconcile_at = reconcile_request::requested_at(obj).map(str::to_string);
+    disposition.summarize(
+        generation,
+        reconcile_request::requested_at(obj),
+        StatusFields {
+            conditions: &mut conditions,
+            observed_generation: &mut status.observed_generation,
+            last_handled_reconcile_at: &mut status.last_handled_reconcile_at,
+        },
+    );
     status.conditions = Some(conditions);
     apply_status(&ctx.client, obj, &ctx.field_manager, &status)
         .await
