@@ -21,11 +21,16 @@ pub fn config_from_openapi(text: &str) -> Result<TransformerConfig, String> {
     let mut config = TransformerConfig::default();
     for (name, def) in &defs {
         let props = properties(def);
-        if !["kind", "apiVersion", "metadata"].iter().all(|k| props.is_some_and(|p| p.contains_key(*k))) {
+        if !["kind", "apiVersion", "metadata"]
+            .iter()
+            .all(|k| props.is_some_and(|p| p.contains_key(*k)))
+        {
             continue;
         }
         if name.split('.').count() < 3 {
-            return Err(format!("`{name}`: `api` should be specified in dot notation: group.version.kind"));
+            return Err(format!(
+                "`{name}`: `api` should be specified in dot notation: group.version.kind"
+            ));
         }
         let kind = name.rsplit('.').next().unwrap_or(name).to_string();
         let mut part = TransformerConfig::default();
@@ -124,7 +129,10 @@ mod tests {
         let c = config_from_openapi(text).unwrap();
         assert_eq!(c.common_labels[0].path, "spec/selector");
         assert_eq!(c.name_reference[0].kind, "ConfigMap");
-        assert_eq!(c.name_reference[0].field_specs[0].path, "spec/configRef/name");
+        assert_eq!(
+            c.name_reference[0].field_specs[0].path,
+            "spec/configRef/name"
+        );
         assert_eq!(c.name_reference[0].field_specs[0].kind, "Bee");
     }
 }
