@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    Target, check, completion, create, events, export, get, install, reconcile, suspend, tree,
-    version, why,
+    Target, build, check, completion, create, diff, events, export, get, install, kustomize,
+    reconcile, suspend, tree, version, why,
 };
 use crate::duration;
 
@@ -128,6 +128,15 @@ pub enum Command {
     /// Explain where an object comes from: the Flux object that applied it,
     /// its source, revision, path and commit.
     Why(why::WhyArgs),
+    /// Build a Kustomization from local files, as the controller would apply it.
+    #[command(subcommand)]
+    Build(build::BuildTarget),
+    /// Compare a Kustomization built from local files with the cluster
+    /// (exit code 1 when something would change).
+    #[command(subcommand)]
+    Diff(diff::DiffTarget),
+    /// Build a kustomization directory, like 'kubectl kustomize DIR'.
+    Kustomize(kustomize::KustomizeArgs),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
 }

@@ -106,6 +106,18 @@ pub enum Error {
     /// Writing output (YAML or JSON) failed.
     #[error("unable to encode the output: {0}")]
     Encode(String),
+    /// `fluxrs kustomize` failed.
+    #[error("{0}")]
+    Kustomize(String),
+    /// Building a Kustomization failed (kustomize, overrides, substitution).
+    #[error("{0}")]
+    Build(String),
+    /// `diff` failed: exit code 2, like upstream, since 1 means changes.
+    #[error(transparent)]
+    Diff(Box<Error>),
+    /// `diff` found changes: not a failure, but exit code 1 like upstream.
+    #[error("identified at least one change, exiting with non-zero exit code")]
+    Changes,
 }
 
 /// Kinds of API failure that call for different hints.
@@ -216,8 +228,26 @@ impl Error {
                 "only objects applied by a Kustomization or a HelmRelease carry owner labels".into(),
             ),
             Self::InvalidArgument(_) => Some("see 'fluxrs help' for the usage".into()),
-            Self::Io { .. } | Self::Encode(_) => None,
+            Self::Build(_) => Some(
+                "check the files under --path; 'fluxrs kustomize DIR' builds them without the Kustomization's overrides".into(),
+            ),
+            Self::Diff(inner) => inner.hint(),
+            Self::Io { .. } | Self::Encode(_) | Self::Kustomize(_) | Self::Changes => None,
         }
+    }
+
+    /// The process exit code: 1, except 2 for `diff` errors (1 means that
+    /// `diff` found changes), as the flux CLI does.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Diff(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// Whether this is a warning (`⚠️`) rather than a failure (`✗`).
+    pub fn is_warning(&self) -> bool {
+        matches!(self, Self::Changes)
     }
 }
 

@@ -4,7 +4,8 @@
 //! `shared/spec/cli.md`): it reads and writes Flux objects directly and
 //! decides success from their status, so it works with Flux's controllers
 //! as well as ours. Tables and documents go to stdout, progress to stderr;
-//! a failure ends with `✗ <reason>`, a hint, and exit code 1.
+//! a failure ends with `✗ <reason>`, a hint, and exit code 1 (`diff` exits
+//! 1 when it finds changes and 2 on failures, like `flux diff`).
 
 mod cli;
 mod commands;
@@ -53,12 +54,16 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is_warning() => {
+            log::warning(&err.to_string());
+            ExitCode::from(err.exit_code())
+        }
         Err(err) => {
             log::failure(&err.to_string());
             if let Some(hint) = err.hint() {
                 log::detail(&format!("hint: {hint}"));
             }
-            ExitCode::FAILURE
+            ExitCode::from(err.exit_code())
         }
     }
 }

@@ -1,12 +1,15 @@
 //! One module per command group, and the dispatch from parsed arguments to them.
 
+pub mod build;
 pub mod check;
 pub mod completion;
 pub mod create;
+pub mod diff;
 pub mod events;
 pub mod export;
 pub mod get;
 pub mod install;
+pub mod kustomize;
 pub mod reconcile;
 pub mod suspend;
 pub mod tree;
@@ -16,7 +19,7 @@ pub mod why;
 use clap::{Args, Subcommand};
 
 use crate::cli::{Cli, Command, GlobalArgs};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kinds::Kind;
 use crate::kube::{Connection, Session};
 
@@ -115,6 +118,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Check(args) => check::run(&session(&global).await?, &args).await,
         Command::Create(target) => create::apply(&session(&global).await?, *target).await,
         Command::Why(args) => why::run(&session(&global).await?, &args).await,
+        Command::Kustomize(args) => kustomize::run(&args),
+        Command::Build(target) => build::run(&global, target).await,
+        Command::Diff(target) => match session(&global).await {
+            Ok(mut session) => diff::run(&mut session, target).await,
+            Err(error) => Err(Error::Diff(Box::new(error))),
+        },
     }
 }
 
