@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's automation, so that the README's commands and CI
 //! run exactly the same steps.
 
+mod bench;
 mod crds;
 mod demo;
 mod merge_keys;
@@ -46,6 +47,14 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Run benchmarks (`source`) and print the Markdown for docs/BENCHMARKS.md.
+    Bench {
+        /// The suite to run: `source`.
+        suite: String,
+        /// Repetitions of each measurement (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
 }
 
 fn main() -> Result<()> {
@@ -54,6 +63,7 @@ fn main() -> Result<()> {
         Command::Test { cargo_args } => test::run(&workspace_root(), &cargo_args),
         Command::Demo { once } => demo::run(&workspace_root(), once),
         Command::MergeKeys { check } => merge_keys::run(&workspace_root(), check),
+        Command::Bench { suite, runs } => bench::run(&workspace_root(), &suite, runs),
     }
 }
 
