@@ -39,7 +39,11 @@ async fn config_installs_and_controllers_become_available() -> Result<()> {
     let client = shared().client().await?;
     apply_manifests(&client, &objects).await?;
     let deployments: Api<Deployment> = Api::namespaced(client, "flux-system");
-    for name in ["source-controller", "kustomize-controller"] {
+    for name in [
+        "source-controller",
+        "kustomize-controller",
+        "notification-controller",
+    ] {
         let available = await_condition(deployments.clone(), name, |d: Option<&Deployment>| {
             d.and_then(|d| d.status.as_ref())
                 .and_then(|s| s.conditions.as_ref())
