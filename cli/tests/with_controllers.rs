@@ -1,17 +1,16 @@
 //! The CLI against the real source-controller and kustomize-controller: a
 //! Kustomization created with `fluxrs create`, then `tree`, `why` and
 //! `reconcile kustomization --with-source` reading what the controllers wrote.
+//! Its own test binary, so the other CLI tests keep a cluster without
+//! kustomize-controller.
 
-mod support;
-
+use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use fluxrs_e2e::controller::{ControllerProcess, workspace_binary};
 use fluxrs_e2e::git::{GitFixture, GitHttpServer, HttpAuth};
-use fluxrs_e2e::shared;
-use support::{fluxrs, installed, namespace, source_controller};
-use tokio::sync::OnceCell;
+use fluxrs_e2e::{install_crds, shared};
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -32,31 +31,56 @@ spec:
         image: nginx:1.27
 ";
 
-async fn kustomize_controller() -> Result<()> {
-    static RUNNING: OnceCell<std::sync::Mutex<ControllerProcess>> = OnceCell::const_new();
-    RUNNING
-        .get_or_try_init(|| async {
-            let binary = workspace_binary("kustomize-controller")?;
-            let process =
-                ControllerProcess::start(shared(), "kustomize-controller", &binary, |_| {
-                    vec![
-                        "--metrics-addr=0".into(),
-                        "--health-addr=0".into(),
-                        "--log-encoding=console".into(),
-                    ]
-                })?;
-            Ok::<_, anyhow::Error>(std::sync::Mutex::new(process))
-        })
+/// Runs the real `fluxrs` binary against the shared cluster; fails with its output unless it succeeds.
+async fn fluxrs(args: &[&str]) -> Result<(String, String)> {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxrs"))
+        .arg("--kubeconfig")
+        .arg(shared().kubeconfig_path())
+        .args(args)
+        .output()
         .await?;
-    Ok(())
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    if !output.status.success() {
+        bail!(
+            "fluxrs {args:?} failed with {}:\n{stdout}\n{stderr}",
+            output.status
+        );
+    }
+    Ok((stdout, stderr))
+}
+
+fn start(name: &str, args: impl FnOnce(&Path) -> Vec<String>) -> Result<ControllerProcess> {
+    Ok(ControllerProcess::start(
+        shared(),
+        name,
+        &workspace_binary(name)?,
+        args,
+    )?)
 }
 
 #[tokio::test]
 async fn tree_why_and_reconcile_with_the_real_controllers() -> Result<()> {
-    let client = installed().await?;
-    source_controller().await?;
-    kustomize_controller().await?;
-    let ns = namespace(&client, "cli-live").await?;
+    let client = shared().client().await?;
+    install_crds(&client).await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let _source = start("source-controller", |dir| {
+        vec![
+            format!("--storage-path={}", dir.join("storage").display()),
+            format!("--storage-addr=127.0.0.1:{port}"),
+            format!("--storage-adv-addr=127.0.0.1:{port}"),
+            "--metrics-addr=0".into(),
+            "--health-addr=0".into(),
+        ]
+    })?;
+    let _kustomize = start("kustomize-controller", |_| {
+        vec!["--metrics-addr=0".into(), "--health-addr=0".into()]
+    })?;
+    let ns = shared().create_namespace(&client, "cli-live").await?;
     let repo = GitFixture::new("app")?;
     repo.write("deploy/web.yaml", DEPLOYMENT)?;
     let first = repo.commit("web")?;
@@ -77,9 +101,8 @@ async fn tree_why_and_reconcile_with_the_real_controllers() -> Result<()> {
         "-n",
         &ns,
     ])
-    .await?
-    .ok()?;
-    let created = fluxrs(&[
+    .await?;
+    let (_, created) = fluxrs(&[
         "create",
         "kustomization",
         "app",
@@ -95,52 +118,36 @@ async fn tree_why_and_reconcile_with_the_real_controllers() -> Result<()> {
         "-n",
         &ns,
     ])
-    .await?
-    .ok()?;
+    .await?;
     assert!(
-        created.stderr.contains(&first),
-        "create waits for the applied revision: {created:#?}"
+        created.contains(&first),
+        "create waits for the applied revision: {created}"
     );
 
-    let tree = fluxrs(&["tree", "kustomization", "app", "-n", &ns])
-        .await?
-        .ok()?;
-    assert!(
-        tree.stdout.contains(&format!("Deployment/{ns}/web")),
-        "{tree:#?}"
-    );
+    let (tree, _) = fluxrs(&["tree", "kustomization", "app", "-n", &ns]).await?;
+    assert!(tree.contains(&format!("Deployment/{ns}/web")), "{tree}");
 
-    let why = fluxrs(&["why", "deployment/web", "-n", &ns]).await?.ok()?;
-    assert!(
-        why.stdout.contains(&format!("Kustomization/{ns}/app")),
-        "{why:#?}"
-    );
-    assert!(
-        why.stdout.contains(&first),
-        "why names the commit: {why:#?}"
-    );
+    let (why, _) = fluxrs(&["why", "deployment/web", "-n", &ns]).await?;
+    assert!(why.contains(&format!("Kustomization/{ns}/app")), "{why}");
+    assert!(why.contains(&first), "why names the commit: {why}");
 
     repo.write(
         "deploy/web.yaml",
         &DEPLOYMENT.replace("replicas: 1", "replicas: 2"),
     )?;
     let second = repo.commit("scale")?;
-    let reconciled = tokio::time::timeout(
-        Duration::from_secs(120),
-        fluxrs(&[
-            "reconcile",
-            "kustomization",
-            "app",
-            "--with-source",
-            "-n",
-            &ns,
-        ]),
-    )
-    .await??
-    .ok()?;
+    let args = [
+        "reconcile",
+        "kustomization",
+        "app",
+        "--with-source",
+        "-n",
+        &ns,
+    ];
+    let (_, reconciled) = tokio::time::timeout(Duration::from_secs(120), fluxrs(&args)).await??;
     assert!(
-        reconciled.stderr.contains(&second),
-        "reconcile prints the applied revision: {reconciled:#?}"
+        reconciled.contains(&second),
+        "reconcile prints the applied revision: {reconciled}"
     );
     Ok(())
 }
