@@ -65,17 +65,9 @@ fn start(name: &str, args: impl FnOnce(&Path) -> Vec<String>) -> Result<Controll
 async fn tree_why_and_reconcile_with_the_real_controllers() -> Result<()> {
     let client = shared().client().await?;
     install_crds(&client).await?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = fluxrs_e2e::controller::free_port()?;
     let _source = start("source-controller", |dir| {
-        vec![
-            format!("--storage-path={}", dir.join("storage").display()),
-            format!("--storage-addr=127.0.0.1:{port}"),
-            format!("--storage-adv-addr=127.0.0.1:{port}"),
-            "--metrics-addr=0".into(),
-            "--health-addr=0".into(),
-        ]
+        fluxrs_e2e::controller::source_controller_args(&dir.join("storage"), port)
     })?;
     let _kustomize = start("kustomize-controller", |_| {
         vec!["--metrics-addr=0".into(), "--health-addr=0".into()]

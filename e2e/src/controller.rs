@@ -33,6 +33,30 @@ pub fn workspace_binary(name: &str) -> Result<std::path::PathBuf> {
     }
 }
 
+/// A free port on 127.0.0.1 (bound and released).
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))
+}
+
+/// Flags that run source-controller on loopback: artifacts stored in
+/// `storage`, served and advertised on `127.0.0.1:<port>`, metrics and health
+/// endpoints off, console logs. Append to it for test-specific flags.
+pub fn source_controller_args(storage: &Path, port: u16) -> Vec<String> {
+    vec![
+        format!("--storage-path={}", storage.display()),
+        format!("--storage-addr=127.0.0.1:{port}"),
+        format!("--storage-adv-addr=127.0.0.1:{port}"),
+        "--metrics-addr=0".into(),
+        "--health-addr=0".into(),
+        "--log-encoding=console".into(),
+    ]
+}
+
 /// A controller process; stopped (and its files removed) when dropped.
 pub struct ControllerProcess {
     name: String,

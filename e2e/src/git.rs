@@ -533,7 +533,7 @@ impl GitSshServer {
             .map_err(|e| Error::io(&authorized, e))?;
         // sshd's privilege separation folder must exist when it runs as root.
         let _ = fs::create_dir_all("/run/sshd");
-        let port = free_port()?;
+        let port = crate::controller::free_port()?;
         let user = current_user()?;
         let config = dir.path().join("sshd_config");
         let text = format!(
@@ -582,15 +582,6 @@ impl GitSshServer {
         let key = fields.next().unwrap_or_default();
         format!("[127.0.0.1]:{} {key_type} {key}\n", self.port)
     }
-}
-
-fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))
 }
 
 fn wait_for_port(port: u16) -> Result<()> {

@@ -36,14 +36,7 @@ impl Registry {
             .prefix("fluxrs-registry-")
             .tempdir()
             .map_err(|e| Error::io(Path::new("/tmp"), e))?;
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")
-                .map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))?;
-            listener
-                .local_addr()
-                .map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))?
-                .port()
-        };
+        let port = crate::controller::free_port()?;
         let host = format!("127.0.0.1:{port}");
         let mut config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",

@@ -30,22 +30,12 @@ async fn controllers(cluster: &'static TestCluster) -> &'static Controllers {
         .get_or_init(|| async move {
             let client = cluster.client().await.expect("client");
             install_crds(&client).await.expect("CRDs installed");
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("port")
-                .port();
+            let port = fluxrs_e2e::controller::free_port().expect("free loopback port");
             let source_binary =
                 workspace_binary("source-controller").expect("source-controller binary");
             let source =
                 ControllerProcess::start(cluster, "source-controller", &source_binary, |dir| {
-                    vec![
-                        format!("--storage-path={}", dir.join("storage").display()),
-                        format!("--storage-addr=127.0.0.1:{port}"),
-                        format!("--storage-adv-addr=127.0.0.1:{port}"),
-                        "--metrics-addr=0".into(),
-                        "--health-addr=0".into(),
-                        "--log-encoding=console".into(),
-                    ]
+                    fluxrs_e2e::controller::source_controller_args(&dir.join("storage"), port)
                 })
                 .expect("source-controller starts");
             let kustomize_binary = std::path::Path::new(env!("CARGO_BIN_EXE_kustomize-controller"));

@@ -33,23 +33,16 @@ async fn controller(cluster: &'static TestCluster) -> &'static Running {
         .get_or_init(|| async move {
             let client = cluster.client().await.expect("client");
             install_crds(&client).await.expect("CRDs installed");
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("free port")
-                .port();
+            let port = fluxrs_e2e::controller::free_port().expect("free loopback port");
             let binary = std::path::Path::new(env!("CARGO_BIN_EXE_source-controller"));
             let mut storage = std::path::PathBuf::new();
             let process = ControllerProcess::start(cluster, "source-controller", binary, |dir| {
                 storage = dir.join("storage");
-                vec![
-                    format!("--storage-path={}", storage.display()),
-                    format!("--storage-addr=127.0.0.1:{port}"),
-                    format!("--storage-adv-addr=127.0.0.1:{port}"),
-                    "--metrics-addr=0".into(),
-                    "--health-addr=0".into(),
-                    "--log-encoding=console".into(),
-                    format!("--artifact-max-size={MAX_SIZE}"),
-                ]
+                {
+                    let mut args = fluxrs_e2e::controller::source_controller_args(&storage, port);
+                    args.push(format!("--artifact-max-size={MAX_SIZE}"));
+                    args
+                }
             })
             .expect("source-controller starts");
             Running {

@@ -122,20 +122,11 @@ async fn source(binary: &Path, runs: usize) -> Result<String> {
     let large_url = large_server.url(&large.bare_name());
     let small_url = small_server.url(&small.bare_name());
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = fluxrs_e2e::controller::free_port()?;
     let mut storage = PathBuf::new();
     let mut controller = ControllerProcess::start(&cluster, "source-controller", binary, |dir| {
         storage = dir.join("storage");
-        vec![
-            format!("--storage-path={}", storage.display()),
-            format!("--storage-addr=127.0.0.1:{port}"),
-            format!("--storage-adv-addr=127.0.0.1:{port}"),
-            "--metrics-addr=0".into(),
-            "--health-addr=0".into(),
-            "--log-encoding=console".into(),
-        ]
+        fluxrs_e2e::controller::source_controller_args(&storage, port)
     })?;
     let pid = find_pid(&format!("--storage-path={}", storage.display()))?;
     let mut results = Results::default();

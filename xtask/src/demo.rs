@@ -55,15 +55,9 @@ pub fn run(root: &Path, once: bool) -> Result<()> {
         repo.commit("Add podinfo")?;
         let git_server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
 
-        let port = free_port()?;
+        let port = fluxrs_e2e::controller::free_port()?;
         let _controller = ControllerProcess::start(&cluster, "source-controller", &source_controller, |dir| {
-            vec![
-                format!("--storage-path={}", dir.join("storage").display()),
-                format!("--storage-addr=127.0.0.1:{port}"),
-                format!("--storage-adv-addr=127.0.0.1:{port}"),
-                "--metrics-addr=127.0.0.1:0".into(),
-                "--health-addr=127.0.0.1:0".into(),
-            ]
+            fluxrs_e2e::controller::source_controller_args(&dir.join("storage"), port)
         })?;
         let _kustomize = ControllerProcess::start(&cluster, "kustomize-controller", &kustomize_controller, |_| {
             vec!["--metrics-addr=127.0.0.1:0".into(), "--health-addr=127.0.0.1:0".into()]
@@ -115,12 +109,6 @@ fn build_controller(root: &Path, package: &str) -> Result<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     Ok(target.join("debug").join(package))
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 async fn wait_ready<K>(

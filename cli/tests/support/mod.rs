@@ -109,19 +109,10 @@ pub async fn source_controller() -> Result<()> {
     RUNNING
         .get_or_try_init(|| async {
             let binary = workspace_binary("source-controller")?;
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
+            let port = fluxrs_e2e::controller::free_port()?;
             let process =
                 ControllerProcess::start(shared(), "source-controller", &binary, |dir| {
-                    vec![
-                        format!("--storage-path={}", dir.join("storage").display()),
-                        format!("--storage-addr=127.0.0.1:{port}"),
-                        format!("--storage-adv-addr=127.0.0.1:{port}"),
-                        "--metrics-addr=0".into(),
-                        "--health-addr=0".into(),
-                        "--log-encoding=console".into(),
-                    ]
+                    fluxrs_e2e::controller::source_controller_args(&dir.join("storage"), port)
                 })?;
             Ok::<_, anyhow::Error>(std::sync::Mutex::new(process))
         })
