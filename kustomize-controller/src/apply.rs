@@ -62,6 +62,28 @@ pub struct Change {
     pub version: String,
     /// What happened.
     pub action: Action,
+    /// The object as the API server holds it after this apply (absent when
+    /// skipped without reading it), so later reconciles can tell whether
+    /// anyone changed it since.
+    pub live: Option<LiveVersion>,
+}
+
+/// Which version of an object an apply left behind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveVersion {
+    /// `metadata.resourceVersion`.
+    pub resource_version: String,
+    /// `metadata.generation`, when the kind maintains one.
+    pub generation: Option<i64>,
+}
+
+impl LiveVersion {
+    fn of(object: &DynamicObject) -> Option<Self> {
+        Some(Self {
+            resource_version: object.metadata.resource_version.clone()?,
+            generation: object.metadata.generation,
+        })
+    }
 }
 
 /// Apply failures.
@@ -293,15 +315,16 @@ impl Applier<'_> {
     async fn apply_one(&self, object: &Value) -> Result<Change, ApplyError> {
         let (id, version) = ObjectId::of(object)
             .ok_or_else(|| ApplyError::Validation(format!("object without identity: {object}")))?;
-        let skipped = Change {
+        let skipped = |live: Option<&DynamicObject>| Change {
             id: id.clone(),
             version: version.clone(),
             action: Action::Skipped,
+            live: live.and_then(LiveVersion::of),
         };
         if policy(object, RECONCILE_ANNOTATION).as_deref() == Some("disabled")
             || policy(object, SSA_ANNOTATION).as_deref() == Some("ignore")
         {
-            return Ok(skipped);
+            return Ok(skipped(None));
         }
         let api = self.api(object).await?.ok_or_else(|| {
             ApplyError::Discovery(format!(
@@ -314,7 +337,7 @@ impl Applier<'_> {
             .await
             .map_err(|e| ApplyError::Apply(format!("{}: {}", id.display(), api_message(&e))))?;
         if live.is_some() && policy(object, SSA_ANNOTATION).as_deref() == Some("ifnotpresent") {
-            return Ok(skipped);
+            return Ok(skipped(live.as_ref()));
         }
         let dry_run = match self.server_side_apply(&api, object, true).await {
             Ok(result) => result,
@@ -332,7 +355,8 @@ impl Applier<'_> {
                     ApplyError::Apply(format!("{}: {}", id.display(), api_message(&e)))
                 })?;
                 self.wait_deleted(&api, &id).await?;
-                self.server_side_apply(&api, object, false)
+                let created = self
+                    .server_side_apply(&api, object, false)
                     .await
                     .map_err(|e| {
                         ApplyError::Apply(format!(
@@ -345,6 +369,7 @@ impl Applier<'_> {
                     id,
                     version,
                     action: Action::Created,
+                    live: LiveVersion::of(&created),
                 });
             }
             Err(error) => {
@@ -358,19 +383,21 @@ impl Applier<'_> {
         let action = match &live {
             None => Action::Created,
             Some(live) => {
-                let live = serde_json::to_value(live).unwrap_or_default();
+                let current = serde_json::to_value(live).unwrap_or_default();
                 let planned = serde_json::to_value(&dry_run).unwrap_or_default();
-                if comparable(&live) == comparable(&planned) {
+                if comparable(&current) == comparable(&planned) {
                     return Ok(Change {
                         id,
                         version,
                         action: Action::Unchanged,
+                        live: LiveVersion::of(live),
                     });
                 }
                 Action::Configured
             }
         };
-        self.server_side_apply(&api, object, false)
+        let applied = self
+            .server_side_apply(&api, object, false)
             .await
             .map_err(|e| {
                 ApplyError::Apply(format!(
@@ -383,6 +410,7 @@ impl Applier<'_> {
             id,
             version,
             action,
+            live: LiveVersion::of(&applied),
         })
     }
 
@@ -495,6 +523,36 @@ impl Applier<'_> {
             }
         }
         (deleted, failed)
+    }
+}
+
+impl Applier<'_> {
+    /// Polls every 2s until the `deleted` objects are gone, for at most
+    /// `wait_timeout`; returns those still there at the end.
+    pub async fn wait_gone(&self, deleted: &[(ObjectId, String)]) -> Result<(), Vec<ObjectId>> {
+        let deadline = tokio::time::Instant::now() + self.wait_timeout;
+        loop {
+            let mut remaining = Vec::new();
+            for (id, version) in deleted {
+                let probe = serde_json::json!({
+                    "apiVersion": id.api_version(version),
+                    "kind": id.kind,
+                    "metadata": { "name": id.name, "namespace": (!id.namespace.is_empty()).then_some(&id.namespace) },
+                });
+                if let Ok(Some(api)) = self.api(&probe).await
+                    && !matches!(api.get_opt(&id.name).await, Ok(None))
+                {
+                    remaining.push(id.clone());
+                }
+            }
+            if remaining.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(remaining);
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
     }
 }
 

@@ -20,6 +20,11 @@ pub struct Args {
     /// Largest artifact accepted, in bytes (a flux-rs addition).
     #[arg(long, default_value_t = 1 << 30)]
     pub artifact_max_size: u64,
+    /// Largest share (percent) of a Kustomization's inventory one prune may
+    /// delete without approval; a build with no objects never prunes
+    /// unapproved. 100 turns the guard off (a flux-rs addition).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub prune_guard_percent: u8,
     /// Feature gates, e.g. `StrictPostBuildSubstitutions=false`.
     #[arg(long, default_value = "")]
     pub feature_gates: String,

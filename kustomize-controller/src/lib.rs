@@ -10,5 +10,8 @@ pub mod flags;
 pub mod health;
 pub mod inventory;
 pub mod ordering;
+pub mod prune_guard;
 pub mod reconcile;
+pub mod steady_state;
 pub mod substitute;
+pub mod target;

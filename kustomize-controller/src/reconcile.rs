@@ -2,7 +2,7 @@
 //! decrypt → substitute → validate and apply → prune → health, then one status
 //! patch summarising it in Flux's conditions and fields.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,16 +20,20 @@ use fluxrs_runtime::status::apply_status;
 use fluxrs_runtime::status::finalizer::{Step, with_finalizer};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DynamicObject};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
-use tracing::info;
+use tracing::{debug, info, warn};
 
 use crate::apply::{Action, Applier, Discovery, label};
 use crate::build::{build, resolve_path};
 use crate::decrypt::{self, Keys};
 use crate::health::{Health, health};
 use crate::inventory::{ObjectId, inventory, stale};
+use crate::prune_guard;
+use crate::steady_state::{InputDigest, Record, SteadyState};
 use crate::substitute::{self, VarSource};
+use crate::target::{Target, Targets};
 
 /// Shared state of all reconciles.
 pub struct Context {
@@ -51,6 +55,46 @@ pub struct Context {
     pub max_artifact_bytes: u64,
     /// Download retries.
     pub http_retry: u32,
+    /// Largest share of the inventory one prune may delete unapproved.
+    pub prune_guard_percent: u8,
+    /// Clients per identity and cluster.
+    pub targets: Targets,
+    /// Records of the last applies and watches of managed objects.
+    pub steady: SteadyState,
+    /// Watch caches of sources and Kustomizations, read instead of GETs.
+    pub stores: Stores,
+}
+
+/// The controller's watch caches. A miss (cache not in sync, or an object
+/// outside the watched namespaces) falls back to a GET.
+pub struct Stores {
+    /// GitRepositories.
+    pub git: Store<GitRepository>,
+    /// OCIRepositories.
+    pub oci: Store<OCIRepository>,
+    /// Kustomizations (for `dependsOn`).
+    pub kustomizations: Store<Kustomization>,
+}
+
+/// `name` in `namespace` from `store`, else from the API server.
+async fn cached_or_get<K>(
+    store: &Store<K>,
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<K>, kube::Error>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    if let Some(found) = store.get(&ObjectRef::new(name).within(namespace)) {
+        return Ok(Some(found.as_ref().clone()));
+    }
+    Api::<K>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
 }
 
 /// A failed step: what to report and how to retry.
@@ -74,6 +118,8 @@ struct Applied {
     origin_revision: Option<String>,
     changes: Vec<String>,
     healthy: Option<bool>,
+    /// Nothing changed since the last apply: no work was done.
+    no_op: bool,
 }
 
 fn retry_interval(obj: &Kustomization) -> Duration {
@@ -124,7 +170,12 @@ async fn apply(obj: &Kustomization, ctx: &Context) -> Result<Next, ReconcileErro
                 reasons::RECONCILIATION_SUCCEEDED,
                 &message,
             );
-            set_healthy(&mut conditions, generation, applied.healthy, started);
+            let still_healthy = applied.no_op
+                && applied.healthy == Some(true)
+                && conditions::is_true(&conditions, types::HEALTHY);
+            if !still_healthy {
+                set_healthy(&mut conditions, generation, applied.healthy, started);
+            }
             status.last_applied_revision = Some(applied.revision.clone());
             status.last_applied_origin_revision = applied.origin_revision.clone();
             Ok(Next::Interval)
@@ -154,11 +205,25 @@ async fn apply(obj: &Kustomization, ctx: &Context) -> Result<Next, ReconcileErro
         },
     );
     status.conditions = Some(conditions);
-    apply_status(&ctx.client, obj, &ctx.field_manager, &status)
-        .await
-        .map_err(|e| ReconcileError::transient(reasons::PATCH_OPERATION_FAILED, e.to_string()))?;
+    if !unchanged_status(obj, &status) {
+        apply_status(&ctx.client, obj, &ctx.field_manager, &status)
+            .await
+            .map_err(|e| {
+                ReconcileError::transient(reasons::PATCH_OPERATION_FAILED, e.to_string())
+            })?;
+    }
     record_events(obj, &ctx.events, &run, disposition.event.as_ref(), started).await;
     outcome
+}
+
+/// Whether `status` is what the object already has (a no-op reconcile then
+/// writes nothing).
+fn unchanged_status(obj: &Kustomization, status: &KustomizationStatus) -> bool {
+    obj.status
+        .as_ref()
+        .map(serde_json::to_value)
+        .and_then(Result::ok)
+        == serde_json::to_value(status).ok()
 }
 
 fn set_healthy(
@@ -194,6 +259,9 @@ async fn record_events(
     started: Instant,
 ) {
     match run {
+        Ok(applied) if applied.no_op => {
+            debug!(revision = %applied.revision, "reconciliation finished without changes");
+        }
         Ok(applied) => {
             if !applied.changes.is_empty() {
                 let event = Event::new(
@@ -254,14 +322,12 @@ async fn source_artifact(obj: &Kustomization, ctx: &Context) -> Result<SourceArt
     }
     let artifact = match source.kind {
         KustomizationSourceKind::GitRepository => {
-            Api::<GitRepository>::namespaced(ctx.client.clone(), &namespace)
-                .get_opt(&source.name)
+            cached_or_get(&ctx.stores.git, &ctx.client, &namespace, &source.name)
                 .await
                 .map(|o| o.map(|o| o.status.and_then(|s| s.artifact)))
         }
         KustomizationSourceKind::OCIRepository => {
-            Api::<OCIRepository>::namespaced(ctx.client.clone(), &namespace)
-                .get_opt(&source.name)
+            cached_or_get(&ctx.stores.oci, &ctx.client, &namespace, &source.name)
                 .await
                 .map(|o| o.map(|o| o.status.and_then(|s| s.artifact)))
         }
@@ -313,8 +379,14 @@ async fn check_dependencies(obj: &Kustomization, ctx: &Context) -> Result<(), Fa
             .namespace
             .clone()
             .unwrap_or_else(|| own_namespace.clone());
-        let api: Api<Kustomization> = Api::namespaced(ctx.client.clone(), &namespace);
-        let ready = match api.get_opt(&dependency.name).await {
+        let found = cached_or_get(
+            &ctx.stores.kustomizations,
+            &ctx.client,
+            &namespace,
+            &dependency.name,
+        )
+        .await;
+        let ready = match found {
             Ok(Some(dep)) => {
                 let generation_observed = dep.metadata.generation == dep.observed_generation();
                 generation_observed && conditions::is_true(dep.conditions(), types::READY)
@@ -338,6 +410,14 @@ async fn check_dependencies(obj: &Kustomization, ctx: &Context) -> Result<(), Fa
     Ok(())
 }
 
+/// What a build reads besides the artifact, gathered before deciding whether
+/// anything changed.
+struct Inputs {
+    vars: Option<BTreeMap<String, String>>,
+    keys: Option<Keys>,
+    digest: String,
+}
+
 async fn run(
     obj: &Kustomization,
     ctx: &Context,
@@ -345,43 +425,55 @@ async fn run(
 ) -> Result<Applied, Failure> {
     let source = source_artifact(obj, ctx).await?;
     check_dependencies(obj, ctx).await?;
-    let deadline = timeout(obj);
-    let workdir = tempfile::tempdir()
-        .map_err(|e| Failure::retry(reasons::ARTIFACT_FAILED, e.to_string(), obj))?;
-    fluxrs_runtime::artifact::fetch_and_extract(
-        &source.url,
-        &source.digest,
-        workdir.path(),
-        ctx.max_artifact_bytes,
-        ctx.http_retry,
-    )
-    .await
-    .map_err(|e| Failure::retry(reasons::ARTIFACT_FAILED, e.to_string(), obj))?;
-    status.last_attempted_revision = Some(source.revision.clone());
-    info!(revision = %source.revision, "fetched artifact");
-
-    let dir = resolve_path(workdir.path(), obj.spec.path.as_deref())
-        .map_err(|e| Failure::retry(reasons::ARTIFACT_FAILED, e.to_string(), obj))?;
-    let spec = obj.spec.clone();
-    let root = workdir.path().to_path_buf();
-    let objects = tokio::task::spawn_blocking(move || build(&root, &dir, &spec))
+    let target = ctx
+        .targets
+        .for_kustomization(obj)
         .await
-        .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?
-        .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?;
-    let objects = decrypt_secrets(obj, ctx, objects).await?;
-    let mut objects = substitute(obj, ctx, objects).await?;
-
+        .map_err(|e| Failure::retry(reasons::RECONCILIATION_FAILED, e.to_string(), obj))?;
+    let inputs = gather_inputs(obj, ctx, &source, &target).await?;
+    status.last_attempted_revision = Some(source.revision.clone());
+    let uid = obj.uid().unwrap_or_default();
+    if !target.remote {
+        match ctx
+            .steady
+            .unchanged(&uid, &inputs.digest, &inventory_ids(status))
+        {
+            Ok(healthy) => {
+                debug!(revision = %source.revision, "nothing changed since the last apply");
+                return Ok(Applied {
+                    revision: source.revision,
+                    origin_revision: source.origin_revision,
+                    changes: Vec::new(),
+                    healthy,
+                    no_op: true,
+                });
+            }
+            Err(changed) => debug!(?changed, "applying"),
+        }
+    }
+    ctx.steady.forget(&uid);
+    let objects = fetch_and_build(obj, ctx, &source, inputs.keys).await?;
+    let mut objects = substitute(obj, objects, inputs.vars, ctx.strict_substitutions).await?;
     let name = obj.name_any();
     let namespace = obj.namespace().unwrap_or_default();
     label(&mut objects, &name, &namespace);
+
+    let remote_discovery;
+    let discovery = if target.remote {
+        remote_discovery = Discovery::default();
+        &remote_discovery
+    } else {
+        &ctx.discovery
+    };
+    let deadline = timeout(obj);
     let applier = Applier {
-        client: &ctx.client,
-        discovery: &ctx.discovery,
+        client: &target.client,
+        discovery,
         force: obj.spec.force.unwrap_or(false),
         wait_timeout: deadline,
     };
     let applied = applier
-        .apply_all(objects)
+        .apply_all(objects.clone())
         .await
         .map_err(|e| Failure::retry(reasons::RECONCILIATION_FAILED, e.to_string(), obj))?;
     let mut changes: Vec<String> = applied
@@ -393,50 +485,234 @@ async fn run(
         .iter()
         .map(|c| (c.id.clone(), c.version.clone()))
         .collect();
-    let mut new_inventory = inventory(&entries);
-    let stale_entries = stale(status.inventory.as_ref(), &new_inventory);
-    let mut prune_error = None;
-    if obj.spec.prune && !stale_entries.is_empty() {
-        let (deleted, failed) = applier.prune(&stale_entries, (&name, &namespace)).await;
-        changes.extend(deleted.iter().map(|id| format!("{} deleted", id.display())));
-        if !failed.is_empty() {
-            let kept: Vec<(ObjectId, String)> =
-                failed.iter().map(|(entry, _)| entry.clone()).collect();
-            let mut all = entries.clone();
-            all.extend(kept);
-            new_inventory = inventory(&all);
-            let message: Vec<String> = failed
-                .iter()
-                .map(|((id, _), e)| format!("{}: {e}", id.display()))
-                .collect();
-            prune_error = Some(message.join("\n"));
-        }
-    }
-    status.inventory = Some(new_inventory);
-    if let Some(message) = prune_error {
-        return Err(Failure::retry(
-            reasons::PRUNE_FAILED,
-            format!("prune failed: {message}"),
-            obj,
-        ));
+    let pruned = prune(obj, ctx, &applier, status, &source.revision, &entries).await;
+    changes.extend(
+        pruned
+            .deleted
+            .iter()
+            .map(|id| format!("{} deleted", id.display())),
+    );
+    status.inventory = Some(pruned.inventory);
+    if let Some(failure) = pruned.failure {
+        return Err(failure);
     }
 
-    let healthy = wait_healthy(obj, ctx, &applied, deadline).await?;
+    let health = wait_healthy(obj, &target.client, discovery, &applied, deadline).await?;
+    if !target.remote {
+        watch_managed(ctx, &target.client, &applied).await;
+        let record = Record::new(inputs.digest, inventory_ids(status), &objects, &applied)
+            .with_health(health.healthy, &health.current);
+        ctx.steady.remember(&uid, record);
+    }
     Ok(Applied {
         revision: source.revision,
         origin_revision: source.origin_revision,
         changes,
-        healthy,
+        healthy: health.healthy,
+        no_op: false,
     })
+}
+
+fn inventory_ids(status: &KustomizationStatus) -> Vec<String> {
+    status
+        .inventory
+        .iter()
+        .flat_map(|inventory| inventory.entries.iter().map(|e| e.id.clone()))
+        .collect()
+}
+
+/// Starts the metadata watches of the applied kinds (idempotent).
+async fn watch_managed(ctx: &Context, client: &Client, applied: &[crate::apply::Change]) {
+    let kinds: BTreeSet<(String, String, String)> = applied
+        .iter()
+        .map(|c| (c.id.group.clone(), c.version.clone(), c.id.kind.clone()))
+        .collect();
+    for (group, version, kind) in kinds {
+        let gvk = kube::core::GroupVersionKind::gvk(&group, &version, &kind);
+        if let Ok((resource, _)) = ctx.discovery.resolve(client, &gvk).await {
+            ctx.steady.tracker().watch(&resource);
+        }
+    }
+}
+
+/// Reads substitution variables and decryption keys, and digests them with
+/// everything else the build depends on.
+async fn gather_inputs(
+    obj: &Kustomization,
+    ctx: &Context,
+    source: &SourceArtifact,
+    target: &Target,
+) -> Result<Inputs, Failure> {
+    let mut digest = InputDigest::default();
+    digest.add("revision", source.revision.as_bytes());
+    digest.add("digest", source.digest.as_bytes());
+    let spec = serde_json::to_vec(&obj.spec).unwrap_or_default();
+    digest.add("spec", &spec);
+    let approval = obj.annotations().get(prune_guard::APPROVE_ANNOTATION);
+    digest.add(
+        "approve-prune",
+        approval.map(String::as_bytes).unwrap_or_default(),
+    );
+    if let Some((namespace, name)) = &target.service_account {
+        digest.add("service-account", format!("{namespace}/{name}").as_bytes());
+    }
+    let vars = substitution_vars(obj, ctx).await?;
+    for (name, value) in vars.iter().flatten() {
+        digest.add(&format!("var:{name}"), value.as_bytes());
+    }
+    let keys = match decryption_key_data(obj, ctx).await? {
+        Some((secret, data)) => {
+            for (name, value) in &data {
+                digest.add(&format!("key:{name}"), value);
+            }
+            Some(
+                Keys::from_secret_data(&secret, &data)
+                    .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?,
+            )
+        }
+        None => None,
+    };
+    Ok(Inputs {
+        vars,
+        keys,
+        digest: digest.finish(),
+    })
+}
+
+async fn fetch_and_build(
+    obj: &Kustomization,
+    ctx: &Context,
+    source: &SourceArtifact,
+    keys: Option<Keys>,
+) -> Result<Vec<Value>, Failure> {
+    let workdir = tempfile::tempdir()
+        .map_err(|e| Failure::retry(reasons::ARTIFACT_FAILED, e.to_string(), obj))?;
+    fluxrs_runtime::artifact::fetch_and_extract(
+        &source.url,
+        &source.digest,
+        workdir.path(),
+        ctx.max_artifact_bytes,
+        ctx.http_retry,
+    )
+    .await
+    .map_err(|e| Failure::retry(reasons::ARTIFACT_FAILED, e.to_string(), obj))?;
+    info!(revision = %source.revision, "fetched artifact");
+    let dir = resolve_path(workdir.path(), obj.spec.path.as_deref())
+        .map_err(|e| Failure::retry(reasons::ARTIFACT_FAILED, e.to_string(), obj))?;
+    let spec = obj.spec.clone();
+    let root = workdir.path().to_path_buf();
+    let objects = tokio::task::spawn_blocking(move || build(&root, &dir, &spec))
+        .await
+        .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?
+        .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?;
+    decrypt_secrets(obj, objects, keys).await
+}
+
+/// What pruning left: the inventory to record, the deleted objects, and the
+/// failure to report (prune errors or a blocked prune).
+struct Pruned {
+    inventory: fluxrs_api::meta::ResourceInventory,
+    deleted: Vec<ObjectId>,
+    failure: Option<Failure>,
+}
+
+async fn prune(
+    obj: &Kustomization,
+    ctx: &Context,
+    applier: &Applier<'_>,
+    status: &KustomizationStatus,
+    revision: &str,
+    entries: &[(ObjectId, String)],
+) -> Pruned {
+    let stale_entries = stale(status.inventory.as_ref(), &inventory(entries));
+    let keep_stale = |failure: Failure| {
+        let mut all = entries.to_vec();
+        all.extend(stale_entries.iter().cloned());
+        Pruned {
+            inventory: inventory(&all),
+            deleted: Vec::new(),
+            failure: Some(failure),
+        }
+    };
+    if !obj.spec.prune || stale_entries.is_empty() {
+        return Pruned {
+            inventory: inventory(entries),
+            deleted: Vec::new(),
+            failure: None,
+        };
+    }
+    let total = status
+        .inventory
+        .as_ref()
+        .map(|i| i.entries.len())
+        .unwrap_or_default();
+    let stale_ids: Vec<ObjectId> = stale_entries.iter().map(|(id, _)| id.clone()).collect();
+    if let Err(blocked) = prune_guard::check(
+        obj,
+        revision,
+        ctx.prune_guard_percent,
+        entries.len(),
+        total,
+        &stale_ids,
+    ) {
+        warn!(
+            revision,
+            objects = stale_ids.len(),
+            "prune blocked by the prune guard"
+        );
+        return keep_stale(Failure::retry(
+            prune_guard::PRUNE_BLOCKED,
+            blocked.to_string(),
+            obj,
+        ));
+    }
+    let owner = (obj.name_any(), obj.namespace().unwrap_or_default());
+    let (deleted, failed) = applier.prune(&stale_entries, (&owner.0, &owner.1)).await;
+    let mut all = entries.to_vec();
+    all.extend(failed.iter().map(|(entry, _)| entry.clone()));
+    let failure = (!failed.is_empty()).then(|| {
+        let message: Vec<String> = failed
+            .iter()
+            .map(|((id, _), e)| format!("{}: {e}", id.display()))
+            .collect();
+        Failure::retry(
+            reasons::PRUNE_FAILED,
+            format!("prune failed: {}", message.join("\n")),
+            obj,
+        )
+    });
+    Pruned {
+        inventory: inventory(&all),
+        deleted,
+        failure,
+    }
 }
 
 async fn substitute(
     obj: &Kustomization,
-    ctx: &Context,
     objects: Vec<Value>,
+    vars: Option<BTreeMap<String, String>>,
+    strict: bool,
 ) -> Result<Vec<Value>, Failure> {
-    let Some(post_build) = &obj.spec.post_build else {
+    let (Some(post_build), Some(vars)) = (&obj.spec.post_build, vars) else {
         return Ok(objects);
+    };
+    let strategy = post_build.substitute_strategy.unwrap_or_default();
+    tokio::task::spawn_blocking(move || {
+        substitute::substitute_objects(objects, &vars, strict, strategy)
+    })
+    .await
+    .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?
+    .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))
+}
+
+/// `postBuild` variables from `substitute` and `substituteFrom`.
+async fn substitution_vars(
+    obj: &Kustomization,
+    ctx: &Context,
+) -> Result<Option<BTreeMap<String, String>>, Failure> {
+    let Some(post_build) = &obj.spec.post_build else {
+        return Ok(None);
     };
     let namespace = obj.namespace().unwrap_or_default();
     let mut sources = Vec::new();
@@ -478,37 +754,26 @@ async fn substitute(
         })?;
         sources.push(VarSource::new(reference, data));
     }
-    let vars = substitute::vars_from(
+    substitute::vars_from(
         post_build.substitute.as_ref().unwrap_or(&BTreeMap::new()),
         sources,
     )
-    .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?;
-    let strategy = post_build.substitute_strategy.unwrap_or_default();
-    let strict = ctx.strict_substitutions;
-    tokio::task::spawn_blocking(move || {
-        substitute::substitute_objects(objects, &vars, strict, strategy)
-    })
-    .await
-    .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?
+    .map(Some)
     .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))
 }
 
-async fn decrypt_secrets(
+/// The decryption Secret's name and data, when `spec.decryption` names one.
+async fn decryption_key_data(
     obj: &Kustomization,
     ctx: &Context,
-    objects: Vec<Value>,
-) -> Result<Vec<Value>, Failure> {
+) -> Result<Option<(String, BTreeMap<String, Vec<u8>>)>, Failure> {
     let Some(secret_ref) = obj
         .spec
         .decryption
         .as_ref()
         .and_then(|d| d.secret_ref.as_ref())
     else {
-        for object in &objects {
-            decrypt::require_decrypted(object)
-                .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?;
-        }
-        return Ok(objects);
+        return Ok(None);
     };
     let namespace = obj.namespace().unwrap_or_default();
     let secret = Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
@@ -521,68 +786,70 @@ async fn decrypt_secrets(
                 obj,
             )
         })?;
-    let data: BTreeMap<String, Vec<u8>> = secret
+    let data = secret
         .data
         .unwrap_or_default()
         .into_iter()
         .map(|(k, v)| (k, v.0))
         .collect();
-    let keys = Keys::from_secret_data(&secret_ref.name, &data)
-        .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?;
+    Ok(Some((secret_ref.name.clone(), data)))
+}
+
+async fn decrypt_secrets(
+    obj: &Kustomization,
+    objects: Vec<Value>,
+    keys: Option<Keys>,
+) -> Result<Vec<Value>, Failure> {
+    let Some(keys) = keys else {
+        for object in &objects {
+            decrypt::require_decrypted(object)
+                .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?;
+        }
+        return Ok(objects);
+    };
     tokio::task::spawn_blocking(move || decrypt::decrypt_objects(objects, &keys))
         .await
         .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?
         .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))
 }
 
+/// Health check result: `healthy` is `None` when no health checking is
+/// configured; `current` has the `resourceVersion` at which each checked
+/// object was seen Current.
+struct HealthResult {
+    healthy: Option<bool>,
+    current: HashMap<ObjectId, String>,
+}
+
 /// With `wait`, every applied object must become Current; with `healthChecks`,
-/// the listed ones. `None` when no health checking is configured.
+/// the listed ones.
 async fn wait_healthy(
     obj: &Kustomization,
-    ctx: &Context,
+    client: &Client,
+    discovery: &Discovery,
     applied: &[crate::apply::Change],
     deadline: Duration,
-) -> Result<Option<bool>, Failure> {
-    let mut targets: Vec<(ObjectId, String)> = Vec::new();
-    if obj.spec.wait.unwrap_or(false) {
-        targets.extend(
-            applied
-                .iter()
-                .filter(|c| c.action != Action::Skipped)
-                .map(|c| (c.id.clone(), c.version.clone())),
-        );
-    } else {
-        for check in obj.spec.health_checks.iter().flatten() {
-            let api_version = check.api_version.clone().unwrap_or_else(|| "v1".into());
-            let (group, version) = api_version
-                .rsplit_once('/')
-                .map(|(g, v)| (g.to_string(), v.to_string()))
-                .unwrap_or((String::new(), api_version));
-            let namespace = check
-                .namespace
-                .clone()
-                .unwrap_or_else(|| obj.namespace().unwrap_or_default());
-            targets.push((
-                ObjectId {
-                    namespace,
-                    name: check.name.clone(),
-                    group,
-                    kind: check.kind.clone(),
-                },
-                version,
-            ));
-        }
-    }
+) -> Result<HealthResult, Failure> {
+    let targets = health_targets(obj, applied);
+    let mut current = HashMap::new();
     if targets.is_empty() {
-        return Ok(None);
+        return Ok(HealthResult {
+            healthy: None,
+            current,
+        });
     }
     let started = Instant::now();
     loop {
         let mut waiting = Vec::new();
         for (id, version) in &targets {
-            match object_health(ctx, id, version).await {
-                Health::Current => {}
-                Health::Failed(message) => {
+            if current.contains_key(id) {
+                continue;
+            }
+            match object_health(client, discovery, id, version).await {
+                (Health::Current, resource_version) => {
+                    current.insert(id.clone(), resource_version.unwrap_or_default());
+                }
+                (Health::Failed(message), _) => {
                     let message = format!(
                         "health check failed after {}: {} failed: {message}",
                         format_duration(started.elapsed()),
@@ -597,13 +864,16 @@ async fn wait_healthy(
                         healthy: Some(false),
                     });
                 }
-                Health::InProgress(message) => {
+                (Health::InProgress(message), _) => {
                     waiting.push(format!("{} status: '{message}'", id.display()))
                 }
             }
         }
         if waiting.is_empty() {
-            return Ok(Some(true));
+            return Ok(HealthResult {
+                healthy: Some(true),
+                current,
+            });
         }
         if started.elapsed() > deadline {
             let message = format!("timeout waiting for: [{}]", waiting.join(", "));
@@ -620,27 +890,75 @@ async fn wait_healthy(
     }
 }
 
-async fn object_health(ctx: &Context, id: &ObjectId, version: &str) -> Health {
+/// The objects to health check: all applied ones with `wait`, else those in
+/// `healthChecks`.
+fn health_targets(
+    obj: &Kustomization,
+    applied: &[crate::apply::Change],
+) -> Vec<(ObjectId, String)> {
+    if obj.spec.wait.unwrap_or(false) {
+        return applied
+            .iter()
+            .filter(|c| c.action != Action::Skipped)
+            .map(|c| (c.id.clone(), c.version.clone()))
+            .collect();
+    }
+    obj.spec
+        .health_checks
+        .iter()
+        .flatten()
+        .map(|check| {
+            let api_version = check.api_version.clone().unwrap_or_else(|| "v1".into());
+            let (group, version) = api_version
+                .rsplit_once('/')
+                .map(|(g, v)| (g.to_string(), v.to_string()))
+                .unwrap_or((String::new(), api_version));
+            let namespace = check
+                .namespace
+                .clone()
+                .unwrap_or_else(|| obj.namespace().unwrap_or_default());
+            let id = ObjectId {
+                namespace,
+                name: check.name.clone(),
+                group,
+                kind: check.kind.clone(),
+            };
+            (id, version)
+        })
+        .collect()
+}
+
+async fn object_health(
+    client: &Client,
+    discovery: &Discovery,
+    id: &ObjectId,
+    version: &str,
+) -> (Health, Option<String>) {
     let gvk = kube::core::GroupVersionKind::gvk(&id.group, version, &id.kind);
-    let Ok((resource, capabilities)) = ctx.discovery.resolve(&ctx.client, &gvk).await else {
-        return Health::InProgress("kind not served".into());
+    let Ok((resource, capabilities)) = discovery.resolve(client, &gvk).await else {
+        return (Health::InProgress("kind not served".into()), None);
     };
     let api: Api<DynamicObject> = match capabilities.scope {
         kube::discovery::Scope::Namespaced => {
-            Api::namespaced_with(ctx.client.clone(), &id.namespace, &resource)
+            Api::namespaced_with(client.clone(), &id.namespace, &resource)
         }
-        kube::discovery::Scope::Cluster => Api::all_with(ctx.client.clone(), &resource),
+        kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &resource),
     };
     match api.get_opt(&id.name).await {
-        Ok(Some(live)) => health(&serde_json::to_value(live).unwrap_or_default()),
-        Ok(None) => Health::InProgress("NotFound".into()),
-        Err(e) => Health::InProgress(e.to_string()),
+        Ok(Some(live)) => {
+            let resource_version = live.metadata.resource_version.clone();
+            let health = health(&serde_json::to_value(live).unwrap_or_default());
+            (health, resource_version)
+        }
+        Ok(None) => (Health::InProgress("NotFound".into()), None),
+        Err(e) => (Health::InProgress(e.to_string()), None),
     }
 }
 
 /// On deletion: prune the inventory as `deletionPolicy` says (nothing when
-/// suspended).
+/// suspended), as the Kustomization's own identity.
 async fn cleanup(obj: &Kustomization, ctx: &Context) -> Result<Next, ReconcileError> {
+    ctx.steady.forget(&obj.uid().unwrap_or_default());
     let policy = obj.spec.deletion_policy.unwrap_or_default();
     let delete = match policy {
         DeletionPolicy::MirrorPrune => obj.spec.prune,
@@ -650,19 +968,43 @@ async fn cleanup(obj: &Kustomization, ctx: &Context) -> Result<Next, ReconcileEr
     let Some(inventory) = obj.status.as_ref().and_then(|s| s.inventory.as_ref()) else {
         return Ok(Next::AwaitChange);
     };
-    if !delete || obj.suspended() {
+    if !delete || obj.suspended() || inventory.entries.is_empty() {
         return Ok(Next::AwaitChange);
     }
+    if let Some((namespace, name)) = ctx.targets.service_account(obj)
+        && obj.spec.kube_config.is_none()
+        && !ctx.targets.service_account_exists(&namespace, &name).await
+    {
+        let message =
+            format!("skipping garbage collection: service account '{namespace}/{name}' not found");
+        ctx.events
+            .record(
+                obj,
+                &Event::new(EventType::Warning, reasons::PRUNE_FAILED, message),
+            )
+            .await;
+        return Ok(Next::AwaitChange);
+    }
+    let target = ctx
+        .targets
+        .for_kustomization(obj)
+        .await
+        .map_err(|e| ReconcileError::transient(reasons::PRUNE_FAILED, e.to_string()))?;
+    let remote_discovery = Discovery::default();
+    let applier = Applier {
+        client: &target.client,
+        discovery: if target.remote {
+            &remote_discovery
+        } else {
+            &ctx.discovery
+        },
+        force: false,
+        wait_timeout: timeout(obj),
+    };
     let entries = stale(
         Some(inventory),
         &fluxrs_api::meta::ResourceInventory::default(),
     );
-    let applier = Applier {
-        client: &ctx.client,
-        discovery: &ctx.discovery,
-        force: false,
-        wait_timeout: timeout(obj),
-    };
     let name = obj.name_any();
     let namespace = obj.namespace().unwrap_or_default();
     let (deleted, failed) = applier.prune(&entries, (&name, &namespace)).await;
@@ -683,6 +1025,25 @@ async fn cleanup(obj: &Kustomization, ctx: &Context) -> Result<Next, ReconcileEr
             reasons::PRUNE_FAILED,
             format!("failed to delete {}: {error}", id.display()),
         ));
+    }
+    if policy == DeletionPolicy::WaitForTermination
+        && let Err(remaining) = applier.wait_gone(&entries).await
+    {
+        let message = format!(
+            "timeout waiting for termination of: {}",
+            remaining
+                .iter()
+                .map(ObjectId::display)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        warn!(%message, "deletion did not finish");
+        ctx.events
+            .record(
+                obj,
+                &Event::new(EventType::Warning, reasons::PRUNE_FAILED, message),
+            )
+            .await;
     }
     Ok(Next::AwaitChange)
 }

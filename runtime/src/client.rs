@@ -5,13 +5,23 @@
 //! requests go out at once, then requests are spaced at `qps` per second.
 //! Throttling happens in the client's service stack, so every request
 //! (including watches and status patches) counts and callers need not care.
+//!
+//! Every request is also counted in `rest_client_requests_total{code,method}`
+//! (client-go's metric name): the API server's CPU is the real cost of a
+//! controller on a small machine, so how many requests a reconcile makes is
+//! something users and our tests must be able to see.
 
+use std::sync::LazyLock;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use std::{future::Future, pin::Pin};
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use kube::client::ClientBuilder;
 use kube::{Client, Config};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use tower::{Layer, Service};
 
 use crate::error::{Error, Result};
@@ -119,6 +129,62 @@ where
     }
 }
 
+/// Labels of [`API_REQUESTS`]: HTTP status code (or `<error>`) and method.
+pub type RequestLabels = [(&'static str, String); 2];
+
+/// Requests sent to the API server by every client of this process, by
+/// status code and method (registered by [`crate::metrics::Metrics`]).
+pub static API_REQUESTS: LazyLock<Family<RequestLabels, Counter>> = LazyLock::new(Family::default);
+
+/// Tower layer counting every request in [`API_REQUESTS`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CountRequestsLayer;
+
+impl<S> Layer<S> for CountRequestsLayer {
+    type Service = CountRequests<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CountRequests { inner }
+    }
+}
+
+/// Service produced by [`CountRequestsLayer`].
+#[derive(Clone, Debug)]
+pub struct CountRequests<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<http::Request<B>> for CountRequests<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, std::result::Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let method = request.method().as_str().to_string();
+        self.inner
+            .call(request)
+            .map(move |result| {
+                let code = match &result {
+                    Ok(response) => response.status().as_u16().to_string(),
+                    Err(_) => "<error>".to_string(),
+                };
+                API_REQUESTS
+                    .get_or_create(&[("code", code), ("method", method)])
+                    .inc();
+                result
+            })
+            .boxed()
+    }
+}
+
 /// A client from the in-cluster or kubeconfig configuration, throttled by
 /// `--kube-api-qps`/`--kube-api-burst`.
 ///
@@ -126,9 +192,18 @@ where
 /// [`Error::KubeClient`] when the client cannot be built from it.
 pub async fn client(args: &RuntimeArgs) -> Result<Client> {
     let config = Config::infer().await.map_err(Error::KubeConfig)?;
+    client_from(config, args)
+}
+
+/// A throttled, counted client for `config` (e.g. one impersonating a
+/// service account, or a remote cluster's).
+///
+/// Errors: [`Error::KubeClient`] when the client cannot be built.
+pub fn client_from(config: Config, args: &RuntimeArgs) -> Result<Client> {
     let builder = ClientBuilder::try_from(config).map_err(Error::KubeClient)?;
     Ok(builder
         .with_layer(&RateLimitLayer::new(args.kube_api_qps, args.kube_api_burst))
+        .with_layer(&CountRequestsLayer)
         .build())
 }
 

@@ -9,7 +9,9 @@
 //!   the condition's current status and 0 for the other two;
 //! * `gotk_suspend_status{kind,name,namespace}`: gauge 0/1;
 //! * `controller_runtime_reconcile_total{controller,result}` and
-//!   `controller_runtime_reconcile_errors_total{controller}`: counters.
+//!   `controller_runtime_reconcile_errors_total{controller}`: counters;
+//! * `rest_client_requests_total{code,method}`: API server requests of the
+//!   process (see [`crate::client`]).
 //!
 //! Per-object series are deleted with [`Metrics::delete_object`] when the
 //! object is deleted, so the registry does not grow with churn.
@@ -40,6 +42,9 @@ pub const SUSPEND_STATUS: &str = "gotk_suspend_status";
 pub const RECONCILE_TOTAL: &str = "controller_runtime_reconcile";
 /// Counter of failed reconciles per controller (`_total` added on encoding).
 pub const RECONCILE_ERRORS_TOTAL: &str = "controller_runtime_reconcile_errors";
+
+/// Counter of API server requests (`_total` added on encoding), as client-go.
+pub const API_REQUESTS_TOTAL: &str = "rest_client_requests";
 
 /// Content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -137,6 +142,11 @@ impl Metrics {
             RECONCILE_ERRORS_TOTAL,
             "Total number of reconciliation errors per controller",
             reconcile_errors.clone(),
+        );
+        registry.register(
+            API_REQUESTS_TOTAL,
+            "Number of HTTP requests to the API server, partitioned by status code and method",
+            crate::client::API_REQUESTS.clone(),
         );
         Self {
             inner: Arc::new(Inner {

@@ -1,0 +1,429 @@
+//! kustomize-controller behaviour beyond the core loop, with both controllers
+//! as real processes: no-op reconciles that cost almost no API requests while
+//! drift is still corrected, the prune guard, impersonation bounded by RBAC,
+//! and applying through a kubeconfig Secret.
+
+mod support;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use fluxrs_api::kustomize::Kustomization;
+use fluxrs_api::source::GitRepository;
+use fluxrs_e2e::git::{GitFixture, GitHttpServer, HttpAuth};
+use fluxrs_e2e::{apply_manifests, parse_documents, shared};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use support::{
+    api_requests, config_map, flux_objects, ready, reconcile_now, request, setup, wait_for,
+};
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+";
+
+const SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector:
+    app: web
+  ports:
+  - port: 80
+";
+
+const SERVICE_ACCOUNT: &str = "apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: web
+";
+
+fn is_ready_at(k: Option<&Kustomization>, revision: &str) -> bool {
+    ready(k).is_some_and(|(s, _, m)| s == "True" && m == format!("Applied revision: {revision}"))
+}
+
+#[tokio::test]
+async fn no_op_reconciles_cost_almost_nothing_and_drift_is_still_corrected() -> Result<()> {
+    let (client, namespace, running) = setup("steady").await?;
+    let repo = GitFixture::new("steady")?;
+    repo.write("deploy/web.yaml", DEPLOYMENT)?;
+    repo.write("deploy/service.yaml", SERVICE)?;
+    repo.write("deploy/account.yaml", SERVICE_ACCOUNT)?;
+    repo.write("deploy/settings.yaml", &config_map("settings", "one"))?;
+    let commit = repo.commit("app")?;
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    let url = server.url(&repo.bare_name());
+    apply_manifests(
+        &client,
+        &parse_documents(&flux_objects(&namespace, &url, "  wait: true\n"))?,
+    )
+    .await?;
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    let revision = format!("main@sha1:{commit}");
+    wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "Ready",
+        Duration::from_secs(120),
+        |k| is_ready_at(k, &revision),
+    )
+    .await?;
+
+    // Let the watches of the managed kinds sync and the Deployment settle.
+    for token in ["warm-1", "warm-2"] {
+        reconcile_now(&kustomizations, "app", running, token).await?;
+    }
+    let before = api_requests(running)?;
+    const RECONCILES: u64 = 5;
+    for n in 0..RECONCILES {
+        let ks = reconcile_now(&kustomizations, "app", running, &format!("noop-{n}")).await?;
+        assert!(is_ready_at(Some(&ks), &revision), "{:?}", ready(Some(&ks)));
+    }
+    let spent = api_requests(running)? - before;
+    println!("{spent} API requests for {RECONCILES} no-op reconciles of 4 objects");
+    assert!(
+        spent <= 2 * RECONCILES,
+        "a no-op reconcile must cost at most two requests, {RECONCILES} cost {spent}"
+    );
+
+    // Drift is still seen and corrected: an edited ConfigMap, a deleted
+    // Service, a changed container image.
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let services: Api<Service> = Api::namespaced(client.clone(), &namespace);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+    let by_hand = PatchParams::default();
+    configmaps
+        .patch(
+            "settings",
+            &by_hand,
+            &Patch::Merge(&serde_json::json!({"data": {"value": "edited"}})),
+        )
+        .await?;
+    services.delete("web", &DeleteParams::default()).await?;
+    deployments
+        .patch(
+            "web",
+            &by_hand,
+            &Patch::Strategic(&serde_json::json!({"spec": {"template": {"spec": {
+                "containers": [{"name": "web", "image": "nginx:edited"}]}}}})),
+        )
+        .await?;
+    reconcile_now(&kustomizations, "app", running, "after-drift").await?;
+    let settings = configmaps.get("settings").await?;
+    assert_eq!(
+        settings
+            .data
+            .unwrap_or_default()
+            .get("value")
+            .map(String::as_str),
+        Some("one")
+    );
+    assert!(
+        services.get_opt("web").await?.is_some(),
+        "Service recreated"
+    );
+    let image = deployments
+        .get("web")
+        .await?
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|s| s.containers.first().and_then(|c| c.image.clone()));
+    assert_eq!(image.as_deref(), Some("nginx:1.27"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn prune_guard_blocks_mass_deletion_until_approved() -> Result<()> {
+    let (client, namespace, running) = setup("guard").await?;
+    let repo = GitFixture::new("guard")?;
+    for name in ["a", "b", "c", "d"] {
+        repo.write(&format!("deploy/{name}.yaml"), &config_map(name, name))?;
+    }
+    let first = repo.commit("four settings")?;
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    apply_manifests(
+        &client,
+        &parse_documents(&flux_objects(
+            &namespace,
+            &server.url(&repo.bare_name()),
+            "",
+        ))?,
+    )
+    .await?;
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    let sources: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let revision = format!("main@sha1:{first}");
+    wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "Ready",
+        Duration::from_secs(120),
+        |k| is_ready_at(k, &revision),
+    )
+    .await?;
+
+    // Dropping three of four objects (75% > 50%) applies but does not prune.
+    for name in ["b", "c", "d"] {
+        repo.remove(&format!("deploy/{name}.yaml"))?;
+    }
+    repo.write("deploy/a.yaml", &config_map("a", "changed"))?;
+    let second = repo.commit("drop three")?;
+    request(&sources, "app", "second").await?;
+    let blocked = wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "blocked",
+        Duration::from_secs(60),
+        |k| ready(k).is_some_and(|(s, r, _)| s == "False" && r == "PruneBlocked"),
+    )
+    .await?
+    .context("kustomization")?;
+    let (_, _, message) = ready(Some(&blocked)).context("Ready")?;
+    let second_revision = format!("main@sha1:{second}");
+    assert!(message.contains("would delete 3 of 4 objects"), "{message}");
+    assert!(
+        message.contains(&format!("ConfigMap/{namespace}/b")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("flux-rs.io/approve-prune={second_revision}")),
+        "{message}"
+    );
+    for name in ["b", "c", "d"] {
+        assert!(
+            configmaps.get_opt(name).await?.is_some(),
+            "{name} was pruned"
+        );
+    }
+    let a = configmaps.get("a").await?;
+    assert_eq!(
+        a.data.unwrap_or_default().get("value").map(String::as_str),
+        Some("changed"),
+        "the rest of the change is applied"
+    );
+    let entries = blocked
+        .status
+        .and_then(|s| s.inventory)
+        .map(|i| i.entries.len());
+    assert_eq!(entries, Some(4), "blocked objects stay in the inventory");
+
+    // Approving this revision lets the prune through.
+    let approve = serde_json::json!({"metadata": {"annotations": {
+        "flux-rs.io/approve-prune": second_revision,
+        "reconcile.fluxcd.io/requestedAt": "approved",
+    }}});
+    kustomizations
+        .patch("app", &PatchParams::default(), &Patch::Merge(&approve))
+        .await?;
+    wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "Ready",
+        Duration::from_secs(60),
+        |k| is_ready_at(k, &second_revision),
+    )
+    .await?;
+    for name in ["b", "c", "d"] {
+        assert!(
+            configmaps.get_opt(name).await?.is_none(),
+            "{name} not pruned"
+        );
+    }
+
+    // A build with no objects never prunes unapproved, whatever the share.
+    repo.remove("deploy/a.yaml")?;
+    repo.write("deploy/README.md", "nothing to deploy\n")?;
+    repo.commit("empty")?;
+    request(&sources, "app", "third").await?;
+    let empty = wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "blocked",
+        Duration::from_secs(60),
+        |k| ready(k).is_some_and(|(s, r, _)| s == "False" && r == "PruneBlocked"),
+    )
+    .await?
+    .context("kustomization")?;
+    let (_, _, message) = ready(Some(&empty)).context("Ready")?;
+    assert!(
+        message.contains("the build produced no objects"),
+        "{message}"
+    );
+    assert!(configmaps.get_opt("a").await?.is_some());
+    Ok(())
+}
+
+#[tokio::test]
+async fn impersonation_is_bounded_by_rbac() -> Result<()> {
+    let (client, namespace, running) = setup("impersonate").await?;
+    let rbac = |verbs_on_deployments: &str| {
+        format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: deployer\n  namespace: {namespace}\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: deployer\n  namespace: {namespace}\n\
+             rules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [\"*\"]\n\
+             - apiGroups: [apps]\n  resources: [deployments]\n  verbs: {verbs_on_deployments}\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: deployer\n  namespace: {namespace}\n\
+             roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: deployer\n\
+             subjects:\n- kind: ServiceAccount\n  name: deployer\n  namespace: {namespace}\n"
+        )
+    };
+    apply_manifests(&client, &parse_documents(&rbac("[get]"))?).await?;
+    let repo = GitFixture::new("impersonate")?;
+    repo.write("deploy/web.yaml", DEPLOYMENT)?;
+    repo.write("deploy/settings.yaml", &config_map("settings", "one"))?;
+    let commit = repo.commit("app")?;
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    apply_manifests(
+        &client,
+        &parse_documents(&flux_objects(
+            &namespace,
+            &server.url(&repo.bare_name()),
+            "  serviceAccountName: deployer\n",
+        ))?,
+    )
+    .await?;
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    let denied = wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "denied",
+        Duration::from_secs(120),
+        |k| ready(k).is_some_and(|(s, _, m)| s == "False" && m.contains("forbidden")),
+    )
+    .await?
+    .context("kustomization")?;
+    let (_, _, message) = ready(Some(&denied)).context("Ready")?;
+    assert!(
+        message.contains(&format!("system:serviceaccount:{namespace}:deployer"))
+            && message.contains("deployments"),
+        "{message}"
+    );
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    assert!(
+        configmaps.get_opt("settings").await?.is_none(),
+        "nothing is applied when one object is denied"
+    );
+
+    apply_manifests(&client, &parse_documents(&rbac("[\"*\"]"))?).await?;
+    request(&kustomizations, "app", "granted").await?;
+    let revision = format!("main@sha1:{commit}");
+    wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "Ready",
+        Duration::from_secs(60),
+        |k| is_ready_at(k, &revision),
+    )
+    .await?;
+    let web = Api::<Deployment>::namespaced(client.clone(), &namespace)
+        .get("web")
+        .await?;
+    let applied_by = web
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|f| f.manager)
+        .collect::<Vec<_>>();
+    assert!(
+        applied_by.iter().any(|m| m == "kustomize-controller"),
+        "{applied_by:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn applies_through_a_kubeconfig_secret() -> Result<()> {
+    let (client, namespace, running) = setup("remote").await?;
+    let kubeconfig = std::fs::read_to_string(shared().kubeconfig_path())?;
+    let secrets = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: remote\n  namespace: {namespace}\nstringData:\n  value.yaml: |\n{}\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata:\n  name: broken\n  namespace: {namespace}\nstringData:\n  value: \"not: [a kubeconfig\"\n",
+        kubeconfig
+            .lines()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    apply_manifests(&client, &parse_documents(&secrets)?).await?;
+    let repo = GitFixture::new("remote")?;
+    repo.write("deploy/settings.yaml", &config_map("settings", "remote"))?;
+    let commit = repo.commit("settings")?;
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    apply_manifests(
+        &client,
+        &parse_documents(&flux_objects(
+            &namespace,
+            &server.url(&repo.bare_name()),
+            "  kubeConfig:\n    secretRef:\n      name: broken\n",
+        ))?,
+    )
+    .await?;
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    let broken = wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "failed",
+        Duration::from_secs(120),
+        |k| ready(k).is_some_and(|(s, _, m)| s == "False" && m.contains("kubeconfig")),
+    )
+    .await?;
+    let (_, _, message) = ready(broken.as_ref()).context("Ready")?;
+    assert!(
+        message.contains("invalid kubeconfig in secret 'broken'"),
+        "{message}"
+    );
+
+    let fixed = serde_json::json!({"spec": {"kubeConfig": {"secretRef": {"name": "remote"}}}});
+    kustomizations
+        .patch("app", &PatchParams::default(), &Patch::Merge(&fixed))
+        .await?;
+    let revision = format!("main@sha1:{commit}");
+    wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "Ready",
+        Duration::from_secs(60),
+        |k| is_ready_at(k, &revision),
+    )
+    .await?;
+    let settings = Api::<ConfigMap>::namespaced(client.clone(), &namespace)
+        .get("settings")
+        .await?;
+    assert_eq!(
+        settings
+            .data
+            .unwrap_or_default()
+            .get("value")
+            .map(String::as_str),
+        Some("remote")
+    );
+    Ok(())
+}
