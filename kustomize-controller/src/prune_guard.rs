@@ -12,9 +12,7 @@ use kube::ResourceExt;
 
 use crate::inventory::ObjectId;
 
-/// Annotation approving the prune of one revision: its value must equal the
-/// source revision being applied, so an approval never outlives its change.
-pub const APPROVE_ANNOTATION: &str = "flux-rs.io/approve-prune";
+pub use fluxrs_api::kustomize::APPROVE_PRUNE_ANNOTATION as APPROVE_ANNOTATION;
 
 /// Condition reason while a prune waits for approval.
 pub const PRUNE_BLOCKED: &str = "PruneBlocked";

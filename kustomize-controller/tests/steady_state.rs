@@ -228,23 +228,37 @@ async fn prune_guard_blocks_mass_deletion_until_approved() -> Result<()> {
         .map(|i| i.entries.len());
     assert_eq!(entries, Some(4), "blocked objects stay in the inventory");
 
-    // Approving this revision lets the prune through.
-    let approve = serde_json::json!({"metadata": {"annotations": {
-        "flux-rs.io/approve-prune": second_revision,
-        "reconcile.fluxcd.io/requestedAt": "approved",
-    }}});
-    kustomizations
-        .patch("app", &PatchParams::default(), &Patch::Merge(&approve))
-        .await?;
-    wait_for(
-        &kustomizations,
-        "app",
-        running,
-        "Ready",
-        Duration::from_secs(60),
-        |k| is_ready_at(k, &second_revision),
-    )
-    .await?;
+    // Approving this revision with the CLI lets the prune through.
+    let fluxrs = fluxrs_e2e::controller::workspace_binary("fluxrs")?;
+    let approved = std::process::Command::new(fluxrs)
+        .args([
+            "reconcile",
+            "kustomization",
+            "app",
+            "--approve-prune",
+            "-n",
+            &namespace,
+        ])
+        .env("KUBECONFIG", shared().kubeconfig_path())
+        .output()?;
+    assert!(
+        approved.status.success(),
+        "fluxrs reconcile --approve-prune failed: {}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    let ks = kustomizations.get("app").await?;
+    assert!(
+        is_ready_at(Some(&ks), &second_revision),
+        "{:?}",
+        ready(Some(&ks))
+    );
+    assert_eq!(
+        ks.metadata
+            .annotations
+            .unwrap_or_default()
+            .get("flux-rs.io/approve-prune"),
+        Some(&second_revision)
+    );
     for name in ["b", "c", "d"] {
         assert!(
             configmaps.get_opt(name).await?.is_none(),

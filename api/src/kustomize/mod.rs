@@ -11,6 +11,12 @@ use kube::CustomResourceExt;
 /// API group of the Kustomization kind.
 pub const GROUP: &str = "kustomize.toolkit.fluxcd.io";
 
+/// Approves a prune the flux-rs prune guard held back; the value must be the
+/// source revision being applied (`status.lastAttemptedRevision`), so an
+/// approval never outlives its change. A flux-rs addition, hence not in
+/// Flux's annotation namespace.
+pub const APPROVE_PRUNE_ANNOTATION: &str = "flux-rs.io/approve-prune";
+
 /// The CRDs of this group, one per kind.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![Kustomization::crd()]

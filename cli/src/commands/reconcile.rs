@@ -8,6 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use clap::Args;
+use fluxrs_api::kustomize::{APPROVE_PRUNE_ANNOTATION, Kustomization};
 use fluxrs_api::meta::RECONCILE_REQUEST_ANNOTATION;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -29,13 +30,47 @@ pub struct ReconcileArgs {
     /// any kind with a source).
     #[arg(long)]
     pub with_source: bool,
+    /// Approve the prune the prune guard is holding back for the
+    /// Kustomization's current revision (flux-rs addition).
+    #[arg(long)]
+    pub approve_prune: bool,
 }
 
 /// Runs `reconcile`.
 pub async fn run(session: &Session, target: Target<ReconcileArgs>) -> Result<()> {
     let (kind, args) = target.into_parts();
     let namespace = session.namespace.clone();
+    if args.approve_prune {
+        approve_prune(session, kind, &namespace, &args.name).await?;
+    }
     reconcile(session, kind, namespace, args.name, args.with_source).await
+}
+
+/// Sets the prune approval to the revision the Kustomization last attempted
+/// (the one whose prune the guard held back).
+async fn approve_prune(session: &Session, kind: Kind, namespace: &str, name: &str) -> Result<()> {
+    if kind != Kind::Kustomization {
+        return Err(Error::InvalidArgument(format!(
+            "--approve-prune applies to kustomizations, not {kind}"
+        )));
+    }
+    let obj: Kustomization = session.get(namespace, name).await?;
+    let revision = obj
+        .status
+        .and_then(|s| s.last_attempted_revision)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "Kustomization '{name}' has not attempted any revision yet, nothing to approve"
+            ))
+        })?;
+    log::action(&format!("approving the prune of revision {revision}"));
+    let patch = json!({ "metadata": { "annotations": { APPROVE_PRUNE_ANNOTATION: revision } } });
+    session
+        .api::<Kustomization>(namespace)
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| Error::api(format!("annotating Kustomization '{name}'"), e))?;
+    Ok(())
 }
 
 /// Reconciles one object (boxed: `--with-source` recurses through sources).
