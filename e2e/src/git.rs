@@ -1,6 +1,8 @@
 //! Real Git servers on loopback for source tests: bare repositories written with
 //! the `git` CLI, served over smart HTTP (`git http-backend` as CGI, with
-//! optional basic or bearer auth) and over SSH (`sshd` with key auth).
+//! optional basic or bearer auth, TLS and mutual TLS) and over SSH (`sshd` with
+//! key auth), plus an HTTP proxy that counts what it forwards, and GnuPG keys
+//! for signed commits and tags.
 
 use std::collections::HashMap;
 use std::fs;
@@ -91,21 +93,19 @@ impl GitFixture {
 
     /// Commits everything on the current branch, pushes it, and returns the SHA.
     pub fn commit(&self, message: &str) -> Result<String> {
+        self.commit_with(message, None)
+    }
+
+    /// Like [`Self::commit`], with the commit signed by `key` (`git commit -S`).
+    pub fn commit_signed(&self, message: &str, key: &GpgKey) -> Result<String> {
+        self.commit_with(message, Some(key))
+    }
+
+    fn commit_with(&self, message: &str, key: Option<&GpgKey>) -> Result<String> {
         git(&self.work, &["add", "--all"])?;
-        git(
-            &self.work,
-            &[
-                "-c",
-                "user.name=fluxrs-e2e",
-                "-c",
-                "user.email=e2e@flux-rs.dev",
-                "commit",
-                "--quiet",
-                "--allow-empty",
-                "-m",
-                message,
-            ],
-        )?;
+        let mut args = author_args();
+        args.extend(["commit", "--quiet", "--allow-empty", "-m", message]);
+        signed_git(&self.work, &mut args, key, "-S")?;
         let branch = git(&self.work, &["rev-parse", "--abbrev-ref", "HEAD"])?;
         git(
             &self.work,
@@ -144,20 +144,18 @@ impl GitFixture {
 
     /// Creates an annotated tag at HEAD and pushes it.
     pub fn tag(&self, name: &str) -> Result<()> {
-        git(
-            &self.work,
-            &[
-                "-c",
-                "user.name=fluxrs-e2e",
-                "-c",
-                "user.email=e2e@flux-rs.dev",
-                "tag",
-                "-a",
-                name,
-                "-m",
-                name,
-            ],
-        )?;
+        self.tag_with(name, None)
+    }
+
+    /// Like [`Self::tag`], with the tag signed by `key` (`git tag -s`).
+    pub fn tag_signed(&self, name: &str, key: &GpgKey) -> Result<()> {
+        self.tag_with(name, Some(key))
+    }
+
+    fn tag_with(&self, name: &str, key: Option<&GpgKey>) -> Result<()> {
+        let mut args = author_args();
+        args.extend(["tag", "-a", name, "-m", name]);
+        signed_git(&self.work, &mut args, key, "-s")?;
         git(
             &self.work,
             &["push", "--quiet", "origin", &format!("refs/tags/{name}")],
@@ -166,17 +164,137 @@ impl GitFixture {
     }
 }
 
+fn author_args() -> Vec<&'static str> {
+    vec![
+        "-c",
+        "user.name=fluxrs-e2e",
+        "-c",
+        "user.email=e2e@flux-rs.dev",
+    ]
+}
+
+/// Runs `git args` (a commit or tag command), signed by `key` with
+/// `sign_flag` appended when there is a key.
+fn signed_git<'a>(
+    dir: &Path,
+    args: &mut Vec<&'a str>,
+    key: Option<&'a GpgKey>,
+    sign_flag: &'a str,
+) -> Result<String> {
+    let Some(key) = key else {
+        return git(dir, args);
+    };
+    let signing_key = format!("user.signingkey={}", key.fingerprint);
+    let mut signed = vec!["-c", &signing_key];
+    signed.extend(args.iter().copied());
+    signed.push(sign_flag);
+    git_env(dir, &signed, &[("GNUPGHOME", key.home.path())])
+}
+
+/// A GnuPG signing key (ed25519, no passphrase) in a throwaway GNUPGHOME, for
+/// signed commits and tags. Stops its gpg-agent when dropped.
+pub struct GpgKey {
+    home: TempDir,
+    fingerprint: String,
+    public: String,
+}
+
+impl GpgKey {
+    /// Generates a key for `name <email>` with the real `gpg`.
+    pub fn generate(name: &str, email: &str) -> Result<Self> {
+        let home = tempfile::Builder::new()
+            .prefix("fluxrs-gpg-")
+            .tempdir()
+            .map_err(|e| Error::io(Path::new("/tmp"), e))?;
+        let homedir = path_str(home.path());
+        let user = format!("{name} <{email}>");
+        gpg(&[
+            "--homedir",
+            &homedir,
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            &user,
+            "ed25519",
+            "sign",
+            "never",
+        ])?;
+        let listing = gpg(&["--homedir", &homedir, "--with-colons", "--list-keys", email])?;
+        let fingerprint = listing
+            .lines()
+            .find_map(|line| line.strip_prefix("fpr:"))
+            .and_then(|rest| rest.split(':').find(|field| !field.is_empty()))
+            .ok_or_else(|| Error::Command {
+                command: "gpg --list-keys".into(),
+                output: listing.clone(),
+            })?
+            .to_string();
+        let public = gpg(&["--homedir", &homedir, "--armor", "--export", &fingerprint])?;
+        Ok(Self {
+            home,
+            fingerprint,
+            public,
+        })
+    }
+
+    /// The armored public key (what a verification Secret's `*.asc` holds).
+    pub fn public_key(&self) -> &str {
+        &self.public
+    }
+
+    /// The key's fingerprint (upper-case hex); its last 16 digits are the key ID.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+}
+
+impl Drop for GpgKey {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .args([
+                "--homedir",
+                &path_str(self.home.path()),
+                "--kill",
+                "gpg-agent",
+            ])
+            .output();
+    }
+}
+
+fn gpg(args: &[&str]) -> Result<String> {
+    let output = Command::new("gpg")
+        .args(args)
+        .output()
+        .map_err(|e| Error::io(Path::new("gpg"), e))?;
+    if !output.status.success() {
+        return Err(Error::Command {
+            command: format!("gpg {}", args.join(" ")),
+            output: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
 fn path_str(path: &Path) -> String {
     path.display().to_string()
 }
 
 /// Runs `git` in `dir` and returns its trimmed stdout.
 fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    git_env(dir, args, &[])
+}
+
+/// Like [`git`], with extra environment variables.
+fn git_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Result<String> {
     let output = Command::new("git")
         .args(args)
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("HOME", dir)
+        .envs(env.iter().copied())
         .output()
         .map_err(|e| Error::io(Path::new("git"), e))?;
     if !output.status.success() {
@@ -236,7 +354,26 @@ pub struct GitHttpServer {
     addr: SocketAddr,
     scheme: &'static str,
     ca_cert: Option<String>,
+    client_identity: Option<ClientIdentity>,
     task: JoinHandle<()>,
+}
+
+/// A TLS client certificate and its key, in PEM (a Secret's `tls.crt`/`tls.key`).
+#[derive(Clone, Debug)]
+pub struct ClientIdentity {
+    /// The certificate.
+    pub cert: String,
+    /// Its private key.
+    pub key: String,
+}
+
+/// A client certificate signed by a throwaway CA that no test server trusts.
+pub fn untrusted_client_identity() -> Result<ClientIdentity> {
+    let pki = crate::pki::ClusterPki::generate()?;
+    Ok(ClientIdentity {
+        cert: pki.admin_cert,
+        key: pki.admin_key,
+    })
 }
 
 impl GitHttpServer {
@@ -261,6 +398,7 @@ impl GitHttpServer {
             addr,
             scheme: "http",
             ca_cert: None,
+            client_identity: None,
             task,
         })
     }
@@ -268,8 +406,20 @@ impl GitHttpServer {
     /// Like [`Self::start`] but over HTTPS, with a certificate for 127.0.0.1
     /// signed by a fresh test CA (see [`Self::ca_cert`]).
     pub async fn start_tls(root: &Path, auth: HttpAuth) -> Result<Self> {
+        Self::start_https(root, auth, false).await
+    }
+
+    /// Like [`Self::start_tls`] but the TLS handshake also demands a client
+    /// certificate signed by the same test CA (mutual TLS); a trusted one is
+    /// [`Self::client_identity`], an untrusted one [`untrusted_client_identity`].
+    pub async fn start_mtls(root: &Path, auth: HttpAuth) -> Result<Self> {
+        Self::start_https(root, auth, true).await
+    }
+
+    async fn start_https(root: &Path, auth: HttpAuth, client_auth: bool) -> Result<Self> {
         let pki = crate::pki::ClusterPki::generate()?;
-        let config = tls_config(&pki.serving_cert, &pki.serving_key)?;
+        let client_ca = client_auth.then_some(pki.ca_cert.as_str());
+        let config = tls_config(&pki.serving_cert, &pki.serving_key, client_ca)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -299,10 +449,15 @@ impl GitHttpServer {
                 });
             }
         });
+        let client_identity = client_auth.then(|| ClientIdentity {
+            cert: pki.admin_cert.clone(),
+            key: pki.admin_key.clone(),
+        });
         Ok(Self {
             addr,
             scheme: "https",
             ca_cert: Some(pki.ca_cert),
+            client_identity,
             task,
         })
     }
@@ -316,6 +471,11 @@ impl GitHttpServer {
     pub fn ca_cert(&self) -> Option<&str> {
         self.ca_cert.as_deref()
     }
+
+    /// A client certificate the server accepts (only for [`Self::start_mtls`]).
+    pub fn client_identity(&self) -> Option<&ClientIdentity> {
+        self.client_identity.as_ref()
+    }
 }
 
 impl Drop for GitHttpServer {
@@ -324,22 +484,184 @@ impl Drop for GitHttpServer {
     }
 }
 
-fn tls_config(cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConfig> {
+/// An HTTP proxy on a random loopback port, like a corporate egress proxy:
+/// `CONNECT` tunnels (for HTTPS) and absolute-form forwarding (for HTTP), with
+/// optional basic proxy credentials. It only connects to loopback targets, and
+/// counts what it proxied so a test can prove traffic went through it.
+/// Stops when dropped.
+pub struct HttpProxy {
+    addr: SocketAddr,
+    proxied: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    rejected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl HttpProxy {
+    /// Starts the proxy; with `credentials` it answers 407 to clients that do
+    /// not send them as `Proxy-Authorization: Basic`.
+    pub async fn start(credentials: Option<(String, String)>) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))?;
+        let expected = credentials.map(|(user, password)| {
+            format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
+        });
+        let proxied = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let rejected = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counters = (proxied.clone(), rejected.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (expected, counters) = (expected.clone(), counters.clone());
+                tokio::spawn(async move {
+                    let (proxied, rejected) = counters;
+                    let count = |counter: &std::sync::atomic::AtomicUsize| {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    };
+                    // Counted once the tunnel is up, not when it closes: clients
+                    // keep connections alive.
+                    let tunnel = proxy_connection(stream, expected.as_deref(), || count(&proxied));
+                    if !matches!(tunnel.await, Ok(true)) {
+                        count(&rejected);
+                    }
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            proxied,
+            rejected,
+            task,
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`, the proxy `address`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Connections tunnelled or forwarded to their target.
+    pub fn proxied(&self) -> usize {
+        self.proxied.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Connections refused (wrong or missing credentials, bad request).
+    pub fn rejected(&self) -> usize {
+        self.rejected.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for HttpProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves one client connection, calling `established` once it is connected
+/// to its target; `Ok(true)` when it was proxied.
+async fn proxy_connection(
+    mut client: tokio::net::TcpStream,
+    expected_auth: Option<&str>,
+    established: impl FnOnce(),
+) -> std::io::Result<bool> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        let n = client.read(&mut buf).await?;
+        if n == 0 || head.len() > 64 * 1024 {
+            return Ok(false);
+        }
+        head.extend_from_slice(&buf[..n]);
+        if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let text = String::from_utf8_lossy(&head[..end]).into_owned();
+    let mut lines = text.lines();
+    let mut request_line = lines.next().unwrap_or_default().split_whitespace();
+    let (method, target) = (
+        request_line.next().unwrap_or_default(),
+        request_line.next().unwrap_or_default(),
+    );
+    let authorization = lines.find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("proxy-authorization")
+            .then(|| value.trim().to_string())
+    });
+    if expected_auth.is_some_and(|expected| authorization.as_deref() != Some(expected)) {
+        client
+            .write_all(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\n\
+                  Proxy-Authenticate: Basic realm=\"proxy\"\r\nContent-Length: 0\r\n\r\n",
+            )
+            .await?;
+        return Ok(false);
+    }
+    let authority = if method == "CONNECT" {
+        target.to_string()
+    } else {
+        let rest = target.strip_prefix("http://").unwrap_or_default();
+        rest.split('/').next().unwrap_or_default().to_string()
+    };
+    let loopback = authority
+        .rsplit_once(':')
+        .is_some_and(|(host, _)| matches!(host, "127.0.0.1" | "localhost" | "[::1]"));
+    if !loopback {
+        client
+            .write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            .await?;
+        return Ok(false);
+    }
+    let mut upstream = tokio::net::TcpStream::connect(&authority).await?;
+    established();
+    if method == "CONNECT" {
+        client
+            .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            .await?;
+        upstream.write_all(&head[end..]).await?;
+    } else {
+        upstream.write_all(&head).await?;
+    }
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    Ok(true)
+}
+
+fn tls_config(
+    cert_pem: &str,
+    key_pem: &str,
+    client_ca: Option<&str>,
+) -> Result<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let pki = |e: &dyn std::fmt::Display| Error::Pki(e.to_string());
     let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::Pki(e.to_string()))?;
-    let key =
-        PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| Error::Pki(e.to_string()))?;
-    rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| Error::Pki(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| Error::Pki(e.to_string()))
+        .map_err(|e| pki(&e))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| pki(&e))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| pki(&e))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca_pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+                roots.add(cert.map_err(|e| pki(&e))?).map_err(|e| pki(&e))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                std::sync::Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| pki(&e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    builder.with_single_cert(certs, key).map_err(|e| pki(&e))
 }
 
 async fn cgi(State(state): State<HttpState>, request: Request) -> Response {

@@ -14,7 +14,7 @@ use tracing::info;
 
 use crate::flags::Args;
 use crate::reconcile::{Context, git_repository, oci_repository};
-use crate::storage::{Storage, server};
+use crate::storage::{Retention, Storage, server};
 
 /// The GitRepository controller, which also reconciles a repository when one
 /// it includes changes.
@@ -56,7 +56,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Storage::new(
             &args.storage_path,
             &base_url,
-            args.artifact_retention_records,
+            Retention {
+                records: args.artifact_retention_records,
+                ttl: args.artifact_retention_ttl,
+            },
         )
         .with_context(|| format!("opening the storage at {}", args.storage_path.display()))?,
     );

@@ -25,9 +25,10 @@ pub struct Args {
     /// The maximum number of artifacts to be kept in storage after a garbage collection.
     #[arg(long, default_value_t = 2)]
     pub artifact_retention_records: usize,
-    /// Accepted for compatibility with Flux's flags; artifacts are collected by record count.
-    #[arg(long, default_value = "60s")]
-    pub artifact_retention_ttl: String,
+    /// How long an artifact other than the current one is kept; older ones are
+    /// garbage collected even within the retention records, as upstream.
+    #[arg(long, default_value = "60s", value_parser = parse_ttl)]
+    pub artifact_retention_ttl: std::time::Duration,
     /// The algorithm to use to calculate the digest of an artifact (only sha256).
     #[arg(long, default_value = "sha256", value_parser = ["sha256"])]
     pub artifact_digest_algo: String,
@@ -38,6 +39,10 @@ pub struct Args {
     /// Common controller flags.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+}
+
+fn parse_ttl(value: &str) -> Result<std::time::Duration, String> {
+    fluxrs_runtime::interval::parse_duration(value).map_err(|e| e.to_string())
 }
 
 impl Args {
@@ -79,6 +84,22 @@ mod tests {
         let mut argv = vec!["source-controller"];
         argv.extend(extra);
         Args::parse_from(argv)
+    }
+
+    #[test]
+    fn retention_ttl_is_a_go_duration() {
+        assert_eq!(
+            args(&[]).artifact_retention_ttl,
+            std::time::Duration::from_secs(60)
+        );
+        assert_eq!(
+            args(&["--artifact-retention-ttl", "1h30m"]).artifact_retention_ttl,
+            std::time::Duration::from_secs(5400)
+        );
+        assert!(
+            Args::try_parse_from(["source-controller", "--artifact-retention-ttl", "soon"])
+                .is_err()
+        );
     }
 
     #[test]

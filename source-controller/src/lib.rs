@@ -6,6 +6,7 @@ pub mod flags;
 pub mod git;
 pub mod ignore;
 pub mod oci;
+pub mod proxy;
 pub mod reconcile;
 pub mod storage;
 

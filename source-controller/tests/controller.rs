@@ -1,8 +1,10 @@
 //! source-controller as a real process against the real control plane, with
 //! real Git and OCI servers: artifacts are produced, served and verified by
 //! digest; new revisions are picked up on reconcile requests; failures end as
-//! Flux conditions; deletion removes the stored files; a lost artifact is never
-//! claimed and is rebuilt.
+//! Flux conditions and events (with the served revision, and a `Succeeded`
+//! event on recovery); deletion removes the stored files; a lost artifact is
+//! never claimed and is rebuilt; Git over mutual TLS and through a proxy;
+//! commit signature verification.
 
 use std::io::Read;
 use std::time::Duration;
@@ -10,10 +12,13 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use fluxrs_api::source::{GitRepository, OCIRepository};
 use fluxrs_e2e::controller::ControllerProcess;
-use fluxrs_e2e::git::{GitFixture, GitHttpServer, HttpAuth};
+use fluxrs_e2e::git::{
+    GitFixture, GitHttpServer, GpgKey, HttpAuth, HttpProxy, untrusted_client_identity,
+};
 use fluxrs_e2e::registry::Registry;
 use fluxrs_e2e::{TestCluster, apply_manifests, http, install_crds, parse_documents, shared};
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use k8s_openapi::api::events::v1::Event as K8sEvent;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
@@ -403,7 +408,25 @@ async fn oci_repository_artifact_from_registry() -> Result<()> {
             .is_some_and(|a| a.revision == revision)
     })
     .await?;
-    let artifact = obj.status.and_then(|s| s.artifact).context("artifact")?;
+    let status = obj.status.context("status")?;
+    let artifact = status.artifact.clone().context("artifact")?;
+    let latest = status.url.context("status.url")?;
+    assert!(
+        latest.ends_with(&format!("/ocirepository/{namespace}/app/latest.tar.gz")),
+        "{latest}"
+    );
+    download(&latest, artifact.digest.as_deref().context("digest")?)?;
+    let escape = running
+        .storage
+        .join(format!("ocirepository/{namespace}/app/escape.tar.gz"));
+    std::os::unix::fs::symlink("/etc/hostname", &escape)?;
+    let escape_url = latest.replace("latest.tar.gz", "escape.tar.gz");
+    assert_eq!(
+        http::get(&escape_url)?.0,
+        404,
+        "links out of the store are not served"
+    );
+    std::fs::remove_file(&escape)?;
     assert_eq!(
         artifact
             .metadata
@@ -650,6 +673,316 @@ async fn suspended_repositories_do_not_change() -> Result<()> {
         obj.status.and_then(|s| s.artifact).map(|a| a.revision),
         Some(revision),
         "nothing changes while suspended"
+    );
+    Ok(())
+}
+
+/// A Secret manifest with `string_data`, as JSON (which is YAML).
+fn secret_manifest(namespace: &str, name: &str, string_data: &[(&str, &str)]) -> String {
+    let data: serde_json::Map<String, serde_json::Value> = string_data
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+        .collect();
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": { "name": name, "namespace": namespace },
+        "stringData": data,
+    })
+    .to_string()
+}
+
+/// Events (events.k8s.io) about GitRepository `name` with `reason`.
+async fn events_with_reason(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    reason: &str,
+) -> Result<Vec<K8sEvent>> {
+    let events: Api<K8sEvent> = Api::namespaced(client.clone(), namespace);
+    Ok(events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding.as_ref().is_some_and(|r| {
+                r.kind.as_deref() == Some("GitRepository") && r.name.as_deref() == Some(name)
+            }) && e.reason.as_deref() == Some(reason)
+        })
+        .collect())
+}
+
+/// Polls until an event about `name` with `reason` exists and returns it.
+async fn wait_for_event(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    reason: &str,
+    running: &Running,
+) -> Result<K8sEvent> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(event) = events_with_reason(client, namespace, name, reason)
+            .await?
+            .pop()
+        {
+            return Ok(event);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("no {reason} event for {name}\n{}", logs(running));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn event_revision(event: &K8sEvent) -> Option<&str> {
+    event
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("source.toolkit.fluxcd.io/revision"))
+        .map(String::as_str)
+}
+
+#[tokio::test]
+async fn git_repository_over_mutual_tls() -> Result<()> {
+    let (client, namespace, running) = setup().await?;
+    let repo = GitFixture::new("app")?;
+    repo.write("deploy/app.yaml", "kind: App\n")?;
+    let first = repo.commit("app")?;
+    let server = GitHttpServer::start_mtls(repo.root(), HttpAuth::None).await?;
+    let url = server.url(&repo.bare_name());
+    let ca = server.ca_cert().context("CA")?;
+    let trusted = server.client_identity().context("client identity")?;
+    let untrusted = untrusted_client_identity()?;
+    let manifests = [
+        secret_manifest(
+            &namespace,
+            "mtls",
+            &[
+                ("ca.crt", ca),
+                ("tls.crt", &trusted.cert),
+                ("tls.key", &trusted.key),
+            ],
+        ),
+        secret_manifest(&namespace, "ca-only", &[("ca.crt", ca)]),
+        secret_manifest(
+            &namespace,
+            "other-cert",
+            &[
+                ("ca.crt", ca),
+                ("tls.crt", &untrusted.cert),
+                ("tls.key", &untrusted.key),
+            ],
+        ),
+        git_repository(&namespace, "mtls", &url, Some("mtls")),
+        git_repository(&namespace, "ca-only", &url, Some("ca-only")),
+        git_repository(&namespace, "other-cert", &url, Some("other-cert")),
+    ]
+    .join("\n---\n");
+    apply_manifests(&client, &parse_documents(&manifests)?).await?;
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let revision = format!("main@sha1:{first}");
+    let obj = wait_for(&api, "mtls", running, "Ready over mutual TLS", |o| {
+        ready_with_revision(o, &revision)
+    })
+    .await?;
+    let artifact = obj.status.and_then(|s| s.artifact).context("artifact")?;
+    download(&artifact.url, artifact.digest.as_deref().context("digest")?)?;
+    for name in ["ca-only", "other-cert"] {
+        let obj = wait_not_ready(&api, name, running, "AuthenticationFailed").await?;
+        let fetch = condition(
+            obj.status.as_ref().and_then(|s| s.conditions.as_ref()),
+            "FetchFailed",
+        )
+        .context("FetchFailed")?;
+        assert_eq!(fetch.status, "True");
+        assert!(
+            fetch.message.contains("refused the client certificate"),
+            "{name}: {}",
+            fetch.message
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn git_repository_through_a_proxy() -> Result<()> {
+    let (client, namespace, running) = setup().await?;
+    let repo = GitFixture::new("app")?;
+    repo.write("deploy/app.yaml", "kind: App\n")?;
+    let first = repo.commit("app")?;
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    let proxy = HttpProxy::start(Some(("proxy".into(), "pr0xy".into()))).await?;
+    let manifests = [
+        secret_manifest(
+            &namespace,
+            "proxy",
+            &[
+                ("address", &proxy.url()),
+                ("username", "proxy"),
+                ("password", "pr0xy"),
+            ],
+        ),
+        git_repository_with(
+            &namespace,
+            "app",
+            &format!(
+                "  url: {}\n  ref:\n    branch: main\n  proxySecretRef:\n    name: proxy\n",
+                server.url(&repo.bare_name())
+            ),
+        ),
+    ]
+    .join("\n---\n");
+    apply_manifests(&client, &parse_documents(&manifests)?).await?;
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let revision = format!("main@sha1:{first}");
+    wait_for(&api, "app", running, "Ready through the proxy", |o| {
+        ready_with_revision(o, &revision)
+    })
+    .await?;
+    assert!(proxy.proxied() > 0, "the fetch went through the proxy");
+    assert_eq!(proxy.rejected(), 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn recovery_from_a_failure_is_announced() -> Result<()> {
+    let (client, namespace, running) = setup().await?;
+    let repo = GitFixture::new("app")?;
+    repo.write("deploy/app.yaml", "kind: App\n")?;
+    let first = repo.commit("app")?;
+    let server = GitHttpServer::start(
+        repo.root(),
+        HttpAuth::Basic {
+            username: "flux".into(),
+            password: "s3cret".into(),
+        },
+    )
+    .await?;
+    let url = server.url(&repo.bare_name());
+    let manifests = format!(
+        "{}---\n{}",
+        basic_auth_secret(&namespace, "auth", "s3cret"),
+        git_repository(&namespace, "app", &url, Some("auth"))
+    );
+    apply_manifests(&client, &parse_documents(&manifests)?).await?;
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let revision = format!("main@sha1:{first}");
+    wait_for(&api, "app", running, "Ready", |o| {
+        ready_with_revision(o, &revision)
+    })
+    .await?;
+    assert!(
+        events_with_reason(&client, &namespace, "app", "Succeeded")
+            .await?
+            .is_empty(),
+        "no recovery event without a failure"
+    );
+
+    let broken = basic_auth_secret(&namespace, "auth", "wrong");
+    apply_manifests(&client, &parse_documents(&broken)?).await?;
+    request_reconcile(&api, "app", "break").await?;
+    wait_not_ready(&api, "app", running, "AuthenticationFailed").await?;
+    let failure =
+        wait_for_event(&client, &namespace, "app", "AuthenticationFailed", running).await?;
+    assert_eq!(failure.type_.as_deref(), Some("Warning"));
+    assert_eq!(
+        event_revision(&failure),
+        Some(revision.as_str()),
+        "failure events carry the served revision"
+    );
+
+    let fixed = basic_auth_secret(&namespace, "auth", "s3cret");
+    apply_manifests(&client, &parse_documents(&fixed)?).await?;
+    request_reconcile(&api, "app", "fix").await?;
+    wait_for(&api, "app", running, "Ready again", |o| {
+        ready_with_revision(o, &revision)
+            && o.status
+                .as_ref()
+                .and_then(|s| s.last_handled_reconcile_at.as_deref())
+                == Some("fix")
+    })
+    .await?;
+    let recovered = wait_for_event(&client, &namespace, "app", "Succeeded", running).await?;
+    assert_eq!(recovered.type_.as_deref(), Some("Normal"));
+    assert_eq!(event_revision(&recovered), Some(revision.as_str()));
+    assert_eq!(
+        recovered.note.as_deref(),
+        Some(format!("stored artifact for revision '{revision}'").as_str())
+    );
+    assert!(
+        events_with_reason(&client, &namespace, "app", "NewArtifact")
+            .await?
+            .len()
+            == 1,
+        "recovering with the same artifact stores nothing new"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn commit_signatures_are_verified() -> Result<()> {
+    let (client, namespace, running) = setup().await?;
+    let signer = GpgKey::generate("Flux Signer", "signer@flux-rs.dev")?;
+    let repo = GitFixture::new("app")?;
+    repo.write("deploy/app.yaml", "kind: App\n")?;
+    let signed = repo.commit_signed("signed", &signer)?;
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    let manifests = [
+        secret_manifest(&namespace, "keys", &[("author.asc", signer.public_key())]),
+        git_repository_with(
+            &namespace,
+            "app",
+            &format!(
+                "  url: {}\n  ref:\n    branch: main\n  verify:\n    mode: HEAD\n    secretRef:\n      name: keys\n",
+                server.url(&repo.bare_name())
+            ),
+        ),
+    ]
+    .join("\n---\n");
+    apply_manifests(&client, &parse_documents(&manifests)?).await?;
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let revision = format!("main@sha1:{signed}");
+    let obj = wait_for(&api, "app", running, "Ready and verified", |o| {
+        ready_with_revision(o, &revision)
+    })
+    .await?;
+    let status = obj.status.context("status")?;
+    let verified =
+        condition(status.conditions.as_ref(), "SourceVerified").context("SourceVerified")?;
+    assert_eq!(
+        (verified.status.as_str(), verified.reason.as_str()),
+        ("True", "Succeeded")
+    );
+    let key_id = &signer.fingerprint()[signer.fingerprint().len() - 16..];
+    assert_eq!(
+        verified.message,
+        format!("verified signature of\n\t- commit '{signed}' with key '{key_id}'")
+    );
+    assert_eq!(
+        serde_json::to_value(status.source_verification_mode)?,
+        serde_json::json!("HEAD")
+    );
+
+    repo.write("deploy/app.yaml", "kind: Unsigned\n")?;
+    let unsigned = repo.commit("unsigned")?;
+    request_reconcile(&api, "app", "unsigned").await?;
+    let obj = wait_not_ready(&api, "app", running, "InvalidCommitSignature").await?;
+    let status = obj.status.context("status")?;
+    let verified =
+        condition(status.conditions.as_ref(), "SourceVerified").context("SourceVerified")?;
+    assert_eq!(verified.status, "False");
+    assert!(
+        verified.message.contains(&format!("commit '{unsigned}'")),
+        "{}",
+        verified.message
+    );
+    assert_eq!(
+        status.artifact.map(|a| a.revision),
+        Some(revision),
+        "an unverified commit is never stored"
     );
     Ok(())
 }

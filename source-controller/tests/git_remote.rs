@@ -1,6 +1,7 @@
 //! The Git client against real servers on loopback: `git http-backend` over
-//! smart HTTP (anonymous, basic auth, bearer token) and `sshd` with key auth and
-//! known_hosts verification. Covers ref resolution without cloning, shallow
+//! smart HTTP (anonymous, basic auth, bearer token, private CA, mutual TLS,
+//! through an HTTP proxy) and `sshd` with key auth and known_hosts
+//! verification. Covers ref resolution without cloning, shallow
 //! checkouts of branches, tags, semver ranges, refs and commits, and the errors
 //! users see for wrong credentials, host keys and refs.
 
@@ -8,9 +9,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use fluxrs_e2e::git::{GitFixture, GitHttpServer, GitSshServer, HttpAuth, SshKey};
+use fluxrs_e2e::git::{
+    GitFixture, GitHttpServer, GitSshServer, HttpAuth, HttpProxy, SshKey, untrusted_client_identity,
+};
 use source_controller::Error;
 use source_controller::git::{GitAuth, GitReference, Remote};
+use source_controller::proxy::ProxyConfig;
 
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(30)
@@ -46,9 +50,7 @@ async fn anonymous_http_resolves_and_checks_out_every_kind_of_ref() -> Result<()
     blocking(move || -> Result<()> {
         let remote = Remote::new(&url, GitAuth::default(), deadline())?;
         let main = GitReference::Branch("main".into());
-        let resolved = remote
-            .resolve(&main)?
-            .expect("branch resolvable by ls-remote");
+        let resolved = remote.resolve(&main)?;
         assert_eq!(resolved.revision(), format!("main@sha1:{second}"));
 
         let dir = tempfile::tempdir()?;
@@ -171,14 +173,18 @@ async fn bearer_token_is_sent_on_fetch() -> Result<()> {
     blocking(move || -> Result<()> {
         let auth = GitAuth::from_secret("http", &secret(&[("bearerToken", "t0ken")]))?;
         let remote = Remote::new(&url, auth, deadline())?;
+        let resolved = remote.resolve(&GitReference::Branch("main".into()))?;
         assert_eq!(
-            remote.resolve(&GitReference::Branch("main".into()))?,
-            None,
-            "bearer auth cannot ls-remote"
+            resolved.commit, second,
+            "the token is sent on ls-remote too"
         );
         let dir = tempfile::tempdir()?;
         let checkout = remote.checkout(&GitReference::Branch("main".into()), dir.path())?;
         assert_eq!(checkout.reference.commit, second);
+        let err = Remote::new(&url, GitAuth::default(), deadline())?
+            .resolve(&GitReference::Branch("main".into()))
+            .unwrap_err();
+        assert!(matches!(err, Error::Authentication(_)), "{err}");
         Ok(())
     })
     .await
@@ -203,9 +209,7 @@ async fn ssh_with_key_and_known_hosts() -> Result<()> {
             let url = url.clone();
             move || -> Result<String> {
                 let remote = Remote::new(&url, auth, deadline())?;
-                let resolved = remote
-                    .resolve(&GitReference::Branch("main".into()))?
-                    .expect("ls-remote over ssh");
+                let resolved = remote.resolve(&GitReference::Branch("main".into()))?;
                 let dir = tempfile::tempdir()?;
                 let checkout = remote.checkout(&GitReference::Branch("main".into()), dir.path())?;
                 assert_eq!(checkout.reference, resolved);
@@ -274,10 +278,9 @@ async fn https_with_a_private_ca() -> Result<()> {
         let dir = tempfile::tempdir()?;
         let checkout = remote.checkout(&GitReference::Branch("main".into()), dir.path())?;
         assert_eq!(checkout.reference.commit, second);
-        assert!(
-            remote
-                .resolve(&GitReference::Branch("main".into()))?
-                .is_some()
+        assert_eq!(
+            remote.resolve(&GitReference::Branch("main".into()))?.commit,
+            second
         );
 
         let system_roots = GitAuth::from_secret(
@@ -311,6 +314,98 @@ async fn https_with_a_private_ca() -> Result<()> {
         Ok(())
     })
     .await
+}
+
+#[tokio::test]
+async fn https_with_a_client_certificate() -> Result<()> {
+    let (repo, _, second) = fixture()?;
+    let server = GitHttpServer::start_mtls(repo.root(), HttpAuth::None).await?;
+    let url = server.url(&repo.bare_name());
+    let ca = server.ca_cert().expect("TLS server has a CA").to_string();
+    let trusted = server
+        .client_identity()
+        .expect("mTLS client identity")
+        .clone();
+    let untrusted = untrusted_client_identity()?;
+    blocking(move || -> Result<()> {
+        let with_cert = |cert: &str, key: &str| {
+            GitAuth::from_secret(
+                "https",
+                &secret(&[("ca.crt", &ca), ("tls.crt", cert), ("tls.key", key)]),
+            )
+        };
+        let remote = Remote::new(&url, with_cert(&trusted.cert, &trusted.key)?, deadline())?;
+        let main = GitReference::Branch("main".into());
+        assert_eq!(remote.resolve(&main)?.commit, second);
+        let dir = tempfile::tempdir()?;
+        assert_eq!(remote.checkout(&main, dir.path())?.reference.commit, second);
+
+        let auth = GitAuth::from_secret("https", &secret(&[("ca.crt", &ca)]))?;
+        let err = Remote::new(&url, auth, deadline())?
+            .resolve(&main)
+            .unwrap_err();
+        assert!(matches!(err, Error::Authentication(_)), "{err}");
+        assert!(err.to_string().contains("client certificate"), "{err}");
+
+        let wrong = with_cert(&untrusted.cert, &untrusted.key)?;
+        let err = Remote::new(&url, wrong, deadline())?
+            .resolve(&main)
+            .unwrap_err();
+        assert!(matches!(err, Error::Authentication(_)), "{err}");
+        assert!(err.to_string().contains("client certificate"), "{err}");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn proxy_carries_http_and_https_traffic() -> Result<()> {
+    let (repo, _, second) = fixture()?;
+    let plain = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    let tls = GitHttpServer::start_tls(repo.root(), HttpAuth::None).await?;
+    let proxy = HttpProxy::start(Some(("proxy-user".into(), "proxy-pass".into()))).await?;
+    let proxy_secret = |password: &str| {
+        ProxyConfig::from_secret(&secret(&[
+            ("address", &proxy.url()),
+            ("username", "proxy-user"),
+            ("password", password),
+        ]))
+    };
+    let (good, bad) = (proxy_secret("proxy-pass")?, proxy_secret("wrong")?);
+    let plain_url = plain.url(&repo.bare_name());
+    let tls_url = tls.url(&repo.bare_name());
+    let ca = tls.ca_cert().expect("CA").to_string();
+    let (rejected_before, proxied_before) = (proxy.rejected(), proxy.proxied());
+    blocking(move || -> Result<()> {
+        let main = GitReference::Branch("main".into());
+        let remote =
+            Remote::new(&plain_url, GitAuth::default(), deadline())?.with_proxy(good.clone())?;
+        let dir = tempfile::tempdir()?;
+        assert_eq!(remote.checkout(&main, dir.path())?.reference.commit, second);
+
+        let auth = GitAuth::from_secret("https", &secret(&[("ca.crt", &ca)]))?;
+        let remote = Remote::new(&tls_url, auth, deadline())?.with_proxy(good)?;
+        assert_eq!(remote.resolve(&main)?.commit, second);
+
+        let err = Remote::new(&plain_url, GitAuth::default(), deadline())?
+            .with_proxy(bad)?
+            .resolve(&main)
+            .unwrap_err();
+        assert!(matches!(err, Error::Authentication(_)), "{err}");
+        assert!(err.to_string().contains("proxySecretRef"), "{err}");
+        Ok(())
+    })
+    .await?;
+    assert!(
+        proxy.proxied() >= proxied_before + 2,
+        "both servers were reached through the proxy ({} connections)",
+        proxy.proxied()
+    );
+    assert!(
+        proxy.rejected() > rejected_before,
+        "wrong proxy credentials are refused"
+    );
+    Ok(())
 }
 
 #[tokio::test]

@@ -1,17 +1,20 @@
 //! The OCI client against a real registry on loopback (CNCF distribution from
 //! Debian), anonymous and with htpasswd basic auth: artifacts pushed in the
 //! `flux push artifact` layout are resolved by tag, semver (with a filter) and
-//! digest, and pulled by extracting or copying the selected layer.
+//! digest, and pulled by extracting or copying the selected layer; through an
+//! HTTP proxy; with a private CA from `certSecretRef`.
 
 use std::fs::File;
 
 use anyhow::Result;
 use fluxrs_api::source::{OCILayerOperation, OCILayerSelector, OCIRepositoryRef};
+use fluxrs_e2e::git::{GitHttpServer, HttpAuth, HttpProxy};
 use fluxrs_e2e::registry::{FLUX_CONTENT_MEDIA_TYPE, Registry};
 use oci_client::secrets::RegistryAuth;
 use source_controller::Error;
 use source_controller::ignore::IgnoreFilter;
-use source_controller::oci::{OciRemote, registry_auth};
+use source_controller::oci::{Connection, OciRemote, registry_auth};
+use source_controller::proxy::ProxyConfig;
 use source_controller::storage::write_archive;
 
 const MAX: u64 = 10 * 1024 * 1024;
@@ -185,5 +188,107 @@ async fn basic_auth_from_dockerconfigjson() -> Result<()> {
         matches!(err, Error::Authentication(_)),
         "expected an authentication error, got {err}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn pulls_through_a_proxy_with_credentials() -> Result<()> {
+    let registry = Registry::start(None)?;
+    let digest = registry
+        .push_flux_artifact(
+            "apps/proxied",
+            "1.0.0",
+            content("v1")?,
+            "src",
+            "main@sha1:aaaa",
+        )
+        .await?;
+    let proxy = HttpProxy::start(Some(("user".into(), "p@ss word".into()))).await?;
+    let connection = |password: &str| -> Result<Connection> {
+        let data = [
+            ("address", proxy.url()),
+            ("username", "user".to_string()),
+            ("password", password.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into_bytes()))
+        .collect();
+        Ok(Connection {
+            proxy: Some(ProxyConfig::from_secret(&data)?),
+            ..Connection::default()
+        })
+    };
+    let url = registry.url("apps/proxied");
+    let remote = OciRemote::new(&url, true, RegistryAuth::Anonymous)?
+        .with_connection(&connection("p@ss word")?)?;
+    let tag = OCIRepositoryRef {
+        tag: Some("1.0.0".into()),
+        ..Default::default()
+    };
+    let resolved = remote.resolve(Some(&tag)).await?;
+    assert_eq!(resolved.digest, digest);
+    let dir = tempfile::tempdir()?;
+    remote.pull(&resolved, None, dir.path(), MAX).await?;
+    assert!(
+        proxy.proxied() > 0,
+        "the registry was reached through the proxy"
+    );
+    assert_eq!(proxy.rejected(), 0);
+
+    let refused = OciRemote::new(&url, true, RegistryAuth::Anonymous)?
+        .with_connection(&connection("wrong")?)?
+        .resolve(Some(&tag))
+        .await;
+    assert!(refused.is_err(), "wrong proxy credentials fail");
+    assert!(proxy.rejected() > 0);
+    Ok(())
+}
+
+/// The TLS Git server stands in for a registry with a private CA: it is no
+/// registry, so with the CA trusted the request fails after the handshake,
+/// and without it in the handshake.
+#[tokio::test]
+async fn cert_secret_ca_is_trusted_and_client_certificates_are_refused() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let server = GitHttpServer::start_tls(root.path(), HttpAuth::None).await?;
+    let url = server.url("apps/podinfo").replace("https://", "oci://");
+    let ca = server.ca_cert().expect("CA").as_bytes().to_vec();
+    let tag = OCIRepositoryRef {
+        tag: Some("1.0.0".into()),
+        ..Default::default()
+    };
+    let untrusted = OciRemote::new(&url, false, RegistryAuth::Anonymous)?
+        .resolve(Some(&tag))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        untrusted.to_lowercase().contains("certificate"),
+        "{untrusted}"
+    );
+    let data = [("ca.crt".to_string(), ca.clone())].into_iter().collect();
+    let trusted = OciRemote::new(&url, false, RegistryAuth::Anonymous)?
+        .with_connection(&Connection::default().with_cert_secret(&data)?)?
+        .resolve(Some(&tag))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        !trusted.to_lowercase().contains("certificate"),
+        "the handshake succeeds with the CA: {trusted}"
+    );
+
+    let with_identity = [
+        ("ca.crt".to_string(), ca),
+        ("tls.crt".to_string(), b"cert".to_vec()),
+        ("tls.key".to_string(), b"key".to_vec()),
+    ]
+    .into_iter()
+    .collect();
+    let err = Connection::default()
+        .with_cert_secret(&with_identity)
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidSecret(_)), "{err}");
+    assert!(err.to_string().contains("'tls.crt'"), "{err}");
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! Git credentials from a GitRepository's `spec.secretRef`, in Flux's Secret
-//! format: `username`/`password`, `bearerToken`, or `identity` (+ `password` as
-//! its passphrase) with a mandatory `known_hosts` for SSH.
+//! format: `username`/`password`, `bearerToken`, `ca.crt` and a client
+//! certificate (`tls.crt` + `tls.key`) for HTTPS, or `identity` (+ `password`
+//! as its passphrase) with a mandatory `known_hosts` for SSH.
 
 use std::collections::BTreeMap;
 
+use super::http::{ClientIdentity, HttpOptions};
 use super::known_hosts::KnownHosts;
 use crate::{Error, Result};
 
@@ -27,8 +29,10 @@ pub struct GitAuth {
     pub ssh_key: Option<SshKey>,
     /// Accepted SSH host keys.
     pub known_hosts: Option<KnownHosts>,
-    /// PEM CA certificate(s) trusted for HTTPS instead of the system roots.
+    /// PEM CA certificate(s) trusted for HTTPS on top of the system roots.
     pub ca_cert: Option<Vec<u8>>,
+    /// TLS client certificate for HTTPS.
+    pub client_identity: Option<ClientIdentity>,
 }
 
 impl std::fmt::Debug for GitAuth {
@@ -42,6 +46,7 @@ impl std::fmt::Debug for GitAuth {
             .field("ssh_key", &self.ssh_key.as_ref().map(|_| "<redacted>"))
             .field("known_hosts", &self.known_hosts.is_some())
             .field("ca_cert", &self.ca_cert.is_some())
+            .field("client_identity", &self.client_identity.is_some())
             .finish()
     }
 }
@@ -83,12 +88,18 @@ impl GitAuth {
         }
         auth.ca_cert = data.get("ca.crt").or_else(|| data.get("caFile")).cloned();
         auth.bearer_token = text("bearerToken")?;
-        if data.contains_key("tls.crt") || data.contains_key("tls.key") {
-            return Err(Error::InvalidSecret(
-                "TLS client certificates ('tls.crt'/'tls.key') are not supported for Git yet"
-                    .into(),
-            ));
-        }
+        auth.client_identity = match (data.get("tls.crt"), data.get("tls.key")) {
+            (Some(cert), Some(key)) => Some(ClientIdentity {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(Error::InvalidSecret(
+                    "a TLS client certificate needs both 'tls.crt' and 'tls.key'".into(),
+                ));
+            }
+        };
         match (text("username")?, text("password")?) {
             (Some(username), Some(password)) => auth.basic = Some((username, password)),
             (Some(_), None) | (None, Some(_)) if auth.bearer_token.is_none() => {
@@ -99,6 +110,17 @@ impl GitAuth {
             _ => {}
         }
         Ok(auth)
+    }
+
+    /// The HTTP(S) part of these credentials, for the Git HTTP transport.
+    pub fn http_options(&self) -> HttpOptions {
+        HttpOptions {
+            ca_cert: self.ca_cert.clone(),
+            client_identity: self.client_identity.clone(),
+            basic: self.basic.clone(),
+            bearer_token: self.bearer_token.clone(),
+            proxy: None,
+        }
     }
 }
 
@@ -121,6 +143,15 @@ mod tests {
         let auth = GitAuth::from_secret("https", &data(&[("bearerToken", "t")])).unwrap();
         assert_eq!(auth.bearer_token.as_deref(), Some("t"));
         assert!(GitAuth::from_secret("https", &data(&[("username", "u")])).is_err());
+    }
+
+    #[test]
+    fn client_certificates_need_both_halves() {
+        let auth =
+            GitAuth::from_secret("https", &data(&[("tls.crt", "c"), ("tls.key", "k")])).unwrap();
+        assert!(auth.client_identity.is_some());
+        let err = GitAuth::from_secret("https", &data(&[("tls.crt", "c")])).unwrap_err();
+        assert!(err.to_string().contains("'tls.key'"), "{err}");
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! Git access for GitRepository: resolving a ref on the remote without cloning
 //! (so unchanged sources cost one round trip), and shallow single-ref checkouts.
-//! libgit2 (vendored, through `git2`) does the protocol work.
+//! libgit2 (vendored, through `git2`) does the protocol work; HTTP(S) bytes go
+//! through the Rust transport in [`http`] (TLS, client certificates, proxies).
 
 mod auth;
+mod http;
 mod known_hosts;
 mod semver_tags;
-mod tls;
+pub mod verify;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use fluxrs_api::source::GitRepositoryRef;
@@ -17,9 +20,11 @@ use git2::{
 };
 
 pub use auth::{GitAuth, SshKey};
+pub use http::{ClientIdentity, HttpOptions};
 pub use known_hosts::KnownHosts;
 pub use semver_tags::{Constraint, parse_version};
 
+use crate::proxy::ProxyConfig;
 use crate::{Error, Result};
 
 /// The ref a GitRepository follows, after applying upstream's precedence
@@ -104,6 +109,7 @@ pub struct Checkout {
 pub struct Remote {
     url: url::Url,
     auth: GitAuth,
+    http: HttpOptions,
     deadline: Instant,
     recurse_submodules: bool,
     sparse_checkout: Vec<String>,
@@ -125,13 +131,28 @@ impl Remote {
                 "an ssh:// URL needs a secretRef with 'identity' and 'known_hosts'".into(),
             ));
         }
+        http::register()?;
         Ok(Self {
             url,
+            http: auth.http_options(),
             auth,
             deadline,
             recurse_submodules: false,
             sparse_checkout: Vec::new(),
         })
+    }
+
+    /// Sends every HTTP(S) request through `proxy` (`spec.proxySecretRef`).
+    /// Refused for other schemes, which it could not apply to.
+    pub fn with_proxy(mut self, proxy: ProxyConfig) -> Result<Self> {
+        if !matches!(self.url.scheme(), "http" | "https") {
+            return Err(Error::InvalidSecret(format!(
+                "proxySecretRef is only supported for http(s) URLs, not '{}://'",
+                self.url.scheme()
+            )));
+        }
+        self.http.proxy = Some(proxy);
+        Ok(self)
     }
 
     /// Checks out only these directories (`spec.sparseCheckout`); empty means all.
@@ -147,42 +168,52 @@ impl Remote {
         self
     }
 
-    /// Resolves `reference` on the remote without fetching objects. `None` when
-    /// that is impossible without a fetch (bearer-token auth, whose header
-    /// libgit2 only sends on fetches).
-    pub fn resolve(&self, reference: &GitReference) -> Result<Option<ResolvedRef>> {
+    /// Resolves `reference` on the remote without fetching objects (ls-remote).
+    pub fn resolve(&self, reference: &GitReference) -> Result<ResolvedRef> {
         if let GitReference::Commit { sha, branch } = reference {
-            return Ok(Some(ResolvedRef {
+            return Ok(ResolvedRef {
                 name: branch.clone(),
                 commit: sha.clone(),
-            }));
+            });
         }
-        if self.auth.bearer_token.is_some() {
-            return Ok(None);
-        }
-        let scratch = tempfile::tempdir().map_err(|e| Error::Io {
-            path: "/tmp".into(),
-            message: e.to_string(),
-        })?;
-        let repo = Repository::init_bare(scratch.path()).map_err(Error::git)?;
-        let mut remote = repo
-            .remote_anonymous(self.url.as_str())
-            .map_err(Error::git)?;
-        let connection = remote
-            .connect_auth(Direction::Fetch, Some(self.callbacks()), None)
-            .map_err(Error::git)?;
-        let heads: Vec<(String, String)> = connection
-            .list()
-            .map_err(Error::git)?
-            .iter()
-            .map(|h| (h.name().to_string(), h.oid().to_string()))
-            .collect();
-        resolve_in_heads(reference, &heads).map(Some)
+        self.in_session(|| {
+            let scratch = tempfile::tempdir().map_err(|e| Error::Io {
+                path: "/tmp".into(),
+                message: e.to_string(),
+            })?;
+            let repo = Repository::init_bare(scratch.path()).map_err(Error::git)?;
+            let mut remote = repo
+                .remote_anonymous(self.url.as_str())
+                .map_err(Error::git)?;
+            let connection = remote
+                .connect_auth(Direction::Fetch, Some(self.callbacks()), None)
+                .map_err(Error::git)?;
+            let heads: Vec<(String, String)> = connection
+                .list()
+                .map_err(Error::git)?
+                .iter()
+                .map(|h| (h.name().to_string(), h.oid().to_string()))
+                .collect();
+            resolve_in_heads(reference, &heads)
+        })
     }
 
     /// Fetches only what `reference` needs (depth 1 where the ref allows it)
     /// into `dir` and checks it out.
     pub fn checkout(&self, reference: &GitReference, dir: &Path) -> Result<Checkout> {
+        self.in_session(|| self.checkout_in_session(reference, dir))
+    }
+
+    /// Runs `f` with an HTTP session for this remote active (HTTP(S) URLs only).
+    fn in_session<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if !matches!(self.url.scheme(), "http" | "https") {
+            return f();
+        }
+        let session: Arc<http::Session> = http::Session::new(&self.http, self.deadline)?;
+        session.scope(f)
+    }
+
+    fn checkout_in_session(&self, reference: &GitReference, dir: &Path) -> Result<Checkout> {
         let repo = Repository::init(dir).map_err(Error::git)?;
         let mut remote = repo
             .remote_anonymous(self.url.as_str())
@@ -205,26 +236,18 @@ impl Remote {
                 self.shallow(&mut options);
                 fetch_tag(&repo, &mut remote, &mut options, tag)?
             }
-            GitReference::Semver(range) => {
-                let tag = match self.resolve(reference)? {
-                    Some(resolved) => resolved.name.unwrap_or_default(),
-                    None => {
-                        remote
-                            .fetch(
-                                &["+refs/tags/*:refs/tags/*"],
-                                Some(&mut self.fetch_options()),
-                                None,
-                            )
-                            .map_err(Error::git)?;
-                        let names = repo.tag_names(None).map_err(Error::git)?;
-                        let constraint =
-                            Constraint::parse(range).map_err(Error::InvalidReference)?;
-                        constraint
-                            .best(names.iter().flatten().flatten())
-                            .map(str::to_string)
-                            .ok_or_else(|| no_semver_match(range))?
-                    }
-                };
+            GitReference::Semver(_) => {
+                let heads: Vec<(String, String)> = remote
+                    .connect_auth(Direction::Fetch, Some(self.callbacks()), None)
+                    .map_err(Error::git)?
+                    .list()
+                    .map_err(Error::git)?
+                    .iter()
+                    .map(|h| (h.name().to_string(), h.oid().to_string()))
+                    .collect();
+                let tag = resolve_in_heads(reference, &heads)?
+                    .name
+                    .unwrap_or_default();
                 self.shallow(&mut options);
                 fetch_tag(&repo, &mut remote, &mut options, &tag)?
             }
@@ -324,9 +347,6 @@ impl Remote {
         let mut options = FetchOptions::new();
         options.remote_callbacks(self.callbacks());
         options.download_tags(git2::AutotagOption::None);
-        if let Some(token) = &self.auth.bearer_token {
-            options.custom_headers(&[&format!("Authorization: Bearer {token}")]);
-        }
         options
     }
 
@@ -368,14 +388,6 @@ impl Remote {
         if allowed.contains(CredentialType::USERNAME) {
             return Cred::username(user);
         }
-        if let Some((username, password)) = self
-            .auth
-            .basic
-            .as_ref()
-            .filter(|_| allowed.contains(CredentialType::USER_PASS_PLAINTEXT))
-        {
-            return Cred::userpass_plaintext(username, password);
-        }
         Err(git2::Error::new(
             git2::ErrorCode::Auth,
             git2::ErrorClass::Net,
@@ -388,16 +400,6 @@ impl Remote {
         cert: &git2::cert::Cert<'_>,
         host: &str,
     ) -> std::result::Result<CertificateCheckStatus, git2::Error> {
-        if let Some(x509) = cert.as_x509() {
-            return match &self.auth.ca_cert {
-                Some(ca) => tls::verify(ca, x509.data(), host)
-                    .map(|()| CertificateCheckStatus::CertificateOk)
-                    .map_err(|why| {
-                        git2::Error::new(git2::ErrorCode::Certificate, git2::ErrorClass::Http, &why)
-                    }),
-                None => Ok(CertificateCheckStatus::CertificatePassthrough),
-            };
-        }
         let Some(hostkey) = cert.as_hostkey() else {
             return Ok(CertificateCheckStatus::CertificatePassthrough);
         };

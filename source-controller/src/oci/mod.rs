@@ -10,11 +10,12 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use fluxrs_api::source::{OCILayerOperation, OCILayerSelector, OCIRepositoryRef};
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use crate::git::Constraint;
+use crate::proxy::ProxyConfig;
 use crate::{Error, Result};
 use fluxrs_runtime::artifact::extract_tar_gz;
 
@@ -55,6 +56,85 @@ pub struct OciRemote {
     client: Client,
     repository: Reference,
     auth: RegistryAuth,
+    protocol: ClientProtocol,
+}
+
+/// How the registry is reached besides the URL: `certSecretRef` and
+/// `proxySecretRef`.
+#[derive(Clone, Debug, Default)]
+pub struct Connection {
+    /// PEM CA certificate(s) trusted on top of the system roots (`ca.crt`).
+    pub ca_cert: Option<Vec<u8>>,
+    /// Proxy for every request to the registry.
+    pub proxy: Option<ProxyConfig>,
+}
+
+impl Connection {
+    /// Reads `certSecretRef` data. Client certificates (`tls.crt`/`tls.key`)
+    /// are refused with a clear message: oci-client cannot present one.
+    pub fn with_cert_secret(mut self, data: &BTreeMap<String, Vec<u8>>) -> Result<Self> {
+        if data.contains_key("tls.crt") || data.contains_key("tls.key") {
+            return Err(Error::InvalidSecret(
+                "TLS client certificates ('tls.crt'/'tls.key') are not supported for OCI \
+                 registries yet; only 'ca.crt' is"
+                    .into(),
+            ));
+        }
+        let ca = data
+            .get("ca.crt")
+            .ok_or_else(|| Error::InvalidSecret("certSecretRef has no 'ca.crt'".into()))?;
+        self.ca_cert = Some(ca.clone());
+        Ok(self)
+    }
+
+    fn client_config(&self, protocol: ClientProtocol) -> Result<ClientConfig> {
+        let mut config = ClientConfig {
+            protocol,
+            ..Default::default()
+        };
+        if let Some(ca) = &self.ca_cert {
+            config.extra_root_certificates = pem_certificates(ca)?;
+        }
+        if let Some(proxy) = &self.proxy {
+            let address = proxy_url(proxy)?;
+            config.http_proxy = Some(address.clone());
+            config.https_proxy = Some(address);
+        }
+        Ok(config)
+    }
+}
+
+/// Each certificate of a PEM bundle, as oci-client wants them (DER).
+fn pem_certificates(pem: &[u8]) -> Result<Vec<Certificate>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let certificates = CertificateDer::pem_slice_iter(pem)
+        .map(|cert| {
+            cert.map(|der| Certificate {
+                encoding: CertificateEncoding::Der,
+                data: der.to_vec(),
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::InvalidSecret(format!("invalid 'ca.crt': {e}")))?;
+    if certificates.is_empty() {
+        return Err(Error::InvalidSecret("'ca.crt' holds no certificate".into()));
+    }
+    Ok(certificates)
+}
+
+/// The proxy address with its credentials as URL user info, the only way
+/// oci-client takes them.
+fn proxy_url(proxy: &ProxyConfig) -> Result<String> {
+    let mut url = url::Url::parse(&proxy.address).map_err(|e| {
+        Error::InvalidSecret(format!("invalid proxy address '{}': {e}", proxy.address))
+    })?;
+    if let Some((username, password)) = &proxy.credentials {
+        let invalid = |_| Error::InvalidSecret("the proxy address cannot carry credentials".into());
+        url.set_username(username).map_err(invalid)?;
+        url.set_password(Some(password)).map_err(invalid)?;
+    }
+    Ok(url.to_string())
 }
 
 impl OciRemote {
@@ -82,15 +162,19 @@ impl OciRemote {
         } else {
             ClientProtocol::Https
         };
-        let client = Client::new(ClientConfig {
-            protocol,
-            ..Default::default()
-        });
+        let client = client(&Connection::default(), protocol.clone())?;
         Ok(Self {
             client,
             repository,
             auth,
+            protocol,
         })
+    }
+
+    /// Reaches the registry with `connection`'s CA and proxy.
+    pub fn with_connection(mut self, connection: &Connection) -> Result<Self> {
+        self.client = client(connection, self.protocol.clone())?;
+        Ok(self)
     }
 
     fn reference_with_tag(&self, tag: &str) -> Reference {
@@ -227,6 +311,11 @@ impl OciRemote {
 
 /// Makes ring the process-wide rustls provider, which the registry client needs
 /// (kube uses ring too); a provider installed earlier is kept.
+fn client(connection: &Connection, protocol: ClientProtocol) -> Result<Client> {
+    Client::try_from(connection.client_config(protocol)?)
+        .map_err(|e| Error::OciPull(format!("configuring the registry client: {e}")))
+}
+
 fn install_crypto_provider() {
     // Err only means a provider is already installed, which is what we want.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -234,7 +323,7 @@ fn install_crypto_provider() {
 
 fn pull_error(what: &str, err: oci_client::errors::OciDistributionError) -> Error {
     use oci_client::errors::OciDistributionError as Oci;
-    let message = format!("{what}: {err}");
+    let message = format!("{what}: {}", fluxrs_runtime::outcome::describe(&err));
     match err {
         Oci::AuthenticationFailure(_) | Oci::UnauthorizedError { .. } => {
             Error::Authentication(message)

@@ -5,7 +5,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use fluxrs_api::source::{GitRepository, GitRepositorySpec, GitRepositoryStatus};
+use fluxrs_api::source::{
+    GitRepository, GitRepositorySpec, GitRepositoryStatus, GitRepositoryVerification,
+    GitVerificationMode,
+};
+use fluxrs_runtime::conditions::{Status, reasons, types};
 use fluxrs_runtime::events::{Event, EventType};
 use fluxrs_runtime::outcome::{Disposition, Next, ReconcileError, StatusFields};
 use fluxrs_runtime::reconcile_request;
@@ -15,12 +19,14 @@ use kube::ResourceExt;
 use tracing::info;
 
 use super::{
-    Context, SourceFailure, artifact, blocking, include, mark_artifact_ready, mark_failure,
-    secret_data, timeout,
+    Context, SourceFailure, artifact, blocking, include, mark_artifact_ready, mark_failure, notify,
+    secret_data, timeout, was_failing,
 };
 use crate::Error;
+use crate::git::verify::{self, Keyring};
 use crate::git::{GitAuth, GitReference, Remote};
 use crate::ignore::IgnoreFilter;
+use crate::proxy::ProxyConfig;
 use crate::storage::ObjectKey;
 
 /// Kind name used in storage paths.
@@ -58,9 +64,19 @@ async fn apply(obj: &GitRepository, ctx: &Context) -> Result<Next, ReconcileErro
     let generation = obj.metadata.generation;
     let mut status = obj.status.clone().unwrap_or_default();
     let mut conditions = status.conditions.take().unwrap_or_default();
+    let was_failing = was_failing(&conditions);
     forget_missing_artifact(&mut status, &mut conditions, ctx);
 
-    let stored = fetch_and_store(obj, ctx, &key, &mut status).await;
+    let verified = verification_current(&obj.spec, &status, &conditions);
+    let stored = fetch_and_store(obj, ctx, &key, &mut status, verified).await;
+    record_verification(
+        &obj.spec,
+        stored.as_ref().ok().and_then(Option::as_ref),
+        &mut status,
+        &mut conditions,
+        generation,
+    );
+    let stored = stored.map(|s| s.map(|s| s.event));
     let outcome = match &stored {
         Ok(_) => {
             let revision = status
@@ -91,11 +107,20 @@ async fn apply(obj: &GitRepository, ctx: &Context) -> Result<Next, ReconcileErro
         .await
         .map_err(|e| ReconcileError::transient("PatchOperationFailed", e.to_string()))?;
 
-    if let Ok(Some(event)) = &stored {
-        ctx.events.record(obj, event).await;
-    }
-    if let Some(event) = &disposition.event {
-        ctx.events.record(obj, event).await;
+    let recovery = status
+        .artifact
+        .as_ref()
+        .map(|a| format!("stored artifact for revision '{}'", a.revision))
+        .unwrap_or_default();
+    let new_artifact = stored.ok().flatten();
+    if let Some(event) = notify(
+        new_artifact,
+        disposition.event,
+        was_failing,
+        status.artifact.as_ref(),
+        &recovery,
+    ) {
+        ctx.events.record(obj, &event).await;
     }
     outcome
 }
@@ -120,14 +145,67 @@ fn forget_missing_artifact(
     }
 }
 
-/// Returns the event to record when a new artifact was stored, `None` when the
-/// stored artifact is still current.
+/// A new artifact: the event announcing it, and the `SourceVerified` message
+/// when `spec.verify` is set.
+struct Stored {
+    event: Event,
+    verified: Option<String>,
+}
+
+fn mode_of(verify: &GitRepositoryVerification) -> GitVerificationMode {
+    verify.mode.unwrap_or(GitVerificationMode::Head)
+}
+
+/// Records a successful verification of a new artifact (`SourceVerified=True`
+/// and `status.sourceVerificationMode`), or forgets both when `spec.verify`
+/// is gone. An unchanged artifact keeps its condition.
+fn record_verification(
+    spec: &GitRepositorySpec,
+    stored: Option<&Stored>,
+    status: &mut GitRepositoryStatus,
+    conditions: &mut Vec<fluxrs_api::meta::Condition>,
+    generation: Option<i64>,
+) {
+    let Some(verify) = &spec.verify else {
+        status.source_verification_mode = None;
+        fluxrs_runtime::conditions::remove(conditions, types::SOURCE_VERIFIED);
+        return;
+    };
+    if let Some(message) = stored.and_then(|s| s.verified.as_deref()) {
+        fluxrs_runtime::conditions::set(
+            conditions,
+            types::SOURCE_VERIFIED,
+            Status::True,
+            reasons::SUCCEEDED,
+            message,
+            generation,
+        );
+        status.source_verification_mode = Some(mode_of(verify));
+    }
+}
+
+/// Whether the stored artifact was verified as `spec.verify` asks now (always
+/// when nothing is to be verified).
+fn verification_current(
+    spec: &GitRepositorySpec,
+    status: &GitRepositoryStatus,
+    conditions: &[fluxrs_api::meta::Condition],
+) -> bool {
+    spec.verify.as_ref().is_none_or(|verify| {
+        status.source_verification_mode == Some(mode_of(verify))
+            && fluxrs_runtime::conditions::is_true(conditions, types::SOURCE_VERIFIED)
+    })
+}
+
+/// Returns what was stored, `None` when the stored artifact is still current
+/// (same revision, same build settings, verified as asked).
 async fn fetch_and_store(
     obj: &GitRepository,
     ctx: &Context,
     key: &ObjectKey,
     status: &mut GitRepositoryStatus,
-) -> Result<Option<Event>, SourceFailure> {
+    verified: bool,
+) -> Result<Option<Stored>, SourceFailure> {
     let namespace = obj.namespace().unwrap_or_default();
     let spec = &obj.spec;
     let scheme = spec.url.split("://").next().unwrap_or_default().to_string();
@@ -145,10 +223,33 @@ async fn fetch_and_store(
     let includes = include::resolve(&repositories, spec.include.as_deref().unwrap_or_default())
         .await
         .map_err(|e| SourceFailure::include(e.to_string(), ctx.requeue_dependency))?;
+    let keyring = match &spec.verify {
+        Some(verify) => {
+            let name = &verify.secret_ref.name;
+            let keyring = secret_data(&ctx.client, &namespace, name)
+                .await
+                .and_then(|data| Keyring::from_secret(name, &data))
+                .map_err(|e| {
+                    SourceFailure::verification(verify::reasons::VERIFICATION_ERROR, e.to_string())
+                })?;
+            Some((Arc::new(keyring), mode_of(verify)))
+        }
+        None => None,
+    };
     let reference = GitReference::from_spec(spec.r#ref.as_ref());
     let limit = timeout(spec.timeout.as_deref());
-    let remote = Remote::new(&spec.url, auth, Instant::now() + limit)
-        .map_err(|e| SourceFailure::fetch(&e))?
+    let mut remote = Remote::new(&spec.url, auth, Instant::now() + limit)
+        .map_err(|e| SourceFailure::fetch(&e))?;
+    if let Some(proxy) = &spec.proxy_secret_ref {
+        let data = secret_data(&ctx.client, &namespace, &proxy.name)
+            .await
+            .map_err(|e| SourceFailure::fetch(&e))?;
+        let proxy = ProxyConfig::from_secret(&data).map_err(|e| SourceFailure::fetch(&e))?;
+        remote = remote
+            .with_proxy(proxy)
+            .map_err(|e| SourceFailure::fetch(&e))?;
+    }
+    let remote = remote
         .with_submodules(spec.recurse_submodules.unwrap_or(false))
         .with_sparse_checkout(spec.sparse_checkout.as_deref().unwrap_or_default());
     let remote = Arc::new(remote);
@@ -163,8 +264,7 @@ async fn fetch_and_store(
             .await
             .map_err(|e| SourceFailure::fetch_from(&context, &e))?
     };
-    if let Some(resolved) = resolved.filter(|r| is_current(status, spec, &includes, &r.revision()))
-    {
+    if verified && is_current(status, spec, &includes, &resolved.revision()) {
         info!(revision = %resolved.revision(), "no changes since last reconciliation");
         return Ok(None);
     }
@@ -193,9 +293,35 @@ async fn fetch_and_store(
             .map_err(|e| SourceFailure::fetch_from(&context, &e))?
     };
     let revision = checkout.reference.revision();
-    if is_current(status, spec, &includes, &revision) {
+    if verified && is_current(status, spec, &includes, &revision) {
         return Ok(None);
     }
+    let verified = match keyring {
+        Some((keyring, mode)) => {
+            let tag = matches!(reference, GitReference::Tag(_) | GitReference::Semver(_))
+                .then(|| checkout.reference.name.clone())
+                .flatten();
+            let (dir, commit) = (
+                checkout_dir.path().to_path_buf(),
+                checkout.reference.commit.clone(),
+            );
+            let outcome = tokio::task::spawn_blocking(move || {
+                verify::verify_checkout(&dir, &commit, tag.as_deref(), mode, &keyring)
+            })
+            .await
+            .map_err(|e| {
+                SourceFailure::storage(&Error::Io {
+                    path: "verification task".into(),
+                    message: e.to_string(),
+                })
+            })?;
+            let message = outcome
+                .map_err(|failure| SourceFailure::verification(failure.reason, failure.message))?;
+            info!(%revision, "verified signature");
+            Some(message)
+        }
+        None => None,
+    };
 
     let (stored, includes) = {
         let storage = Arc::clone(&ctx.storage);
@@ -233,7 +359,7 @@ async fn fetch_and_store(
     )
     .with_metadata("revision", &revision)
     .with_metadata("digest", &stored.digest);
-    Ok(Some(event))
+    Ok(Some(Stored { event, verified }))
 }
 
 /// Whether the stored artifact already holds `revision` built with the same

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use fluxrs_api::meta::{Artifact, Condition};
 use fluxrs_runtime::conditions::{self, Status, reasons, types};
-use fluxrs_runtime::events::EventRecorder;
+use fluxrs_runtime::events::{Event, EventRecorder, EventType};
 use fluxrs_runtime::outcome::ReconcileError;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -40,6 +40,9 @@ pub struct Context {
 pub struct SourceFailure {
     /// The condition type (`FetchFailed`, `StorageOperationFailed`, ...).
     pub condition: &'static str,
+    /// The condition's status: True for the abnormal-true failure
+    /// conditions, False for `SourceVerified`.
+    pub status: Status,
     /// What the runtime does with it.
     pub error: ReconcileError,
 }
@@ -75,6 +78,7 @@ impl SourceFailure {
         };
         Self {
             condition: types::FETCH_FAILED,
+            status: Status::True,
             error,
         }
     }
@@ -83,6 +87,7 @@ impl SourceFailure {
     pub fn include(message: String, requeue_after: Duration) -> Self {
         Self {
             condition: types::INCLUDE_UNAVAILABLE,
+            status: Status::True,
             error: ReconcileError::waiting("NotFound", message, requeue_after),
         }
     }
@@ -91,7 +96,18 @@ impl SourceFailure {
     pub fn storage(error: &Error) -> Self {
         Self {
             condition: types::STORAGE_OPERATION_FAILED,
+            status: Status::True,
             error: ReconcileError::transient(reasons::ARCHIVE_OPERATION_FAILED, error.to_string()),
+        }
+    }
+
+    /// The checkout's signatures do not verify (or cannot be verified):
+    /// `SourceVerified=False`, and no artifact is stored.
+    pub fn verification(reason: &str, message: String) -> Self {
+        Self {
+            condition: types::SOURCE_VERIFIED,
+            status: Status::False,
+            error: ReconcileError::transient(reason, message),
         }
     }
 }
@@ -168,11 +184,60 @@ pub fn mark_failure(
     conditions::set(
         conditions,
         failure.condition,
-        Status::True,
+        failure.status,
         failure.error.reason(),
         failure.error.message(),
         generation,
     );
+}
+
+/// Conditions that mark a failed reconcile (upstream's fail conditions of
+/// GitRepository and OCIRepository).
+const FAIL_CONDITIONS: [&str; 3] = [
+    types::FETCH_FAILED,
+    types::INCLUDE_UNAVAILABLE,
+    types::STORAGE_OPERATION_FAILED,
+];
+
+/// Whether the previous reconcile failed, judged from the conditions it left.
+pub fn was_failing(conditions: &[Condition]) -> bool {
+    FAIL_CONDITIONS
+        .iter()
+        .any(|type_| conditions::is_true(conditions, type_))
+}
+
+/// The events a finished reconcile records, as upstream's `notify`: the
+/// `NewArtifact` event when a new artifact was stored; `Succeeded` with
+/// `recovery_message` when an object that was failing works again with the
+/// artifact it had; on failure the runtime's failure event. Events about an
+/// existing artifact carry its revision and digest, so alerts say which
+/// revision is still served.
+pub fn notify(
+    new_artifact: Option<Event>,
+    failure: Option<Event>,
+    was_failing: bool,
+    artifact: Option<&Artifact>,
+    recovery_message: &str,
+) -> Option<Event> {
+    let annotate = |event: Event| match artifact {
+        Some(artifact) => event
+            .with_metadata("revision", &artifact.revision)
+            .with_metadata("digest", artifact.digest.clone().unwrap_or_default()),
+        None => event,
+    };
+    if let Some(failure) = failure {
+        return Some(annotate(failure));
+    }
+    if new_artifact.is_some() {
+        return new_artifact;
+    }
+    (was_failing && artifact.is_some()).then(|| {
+        annotate(Event::new(
+            EventType::Normal,
+            reasons::SUCCEEDED,
+            recovery_message,
+        ))
+    })
 }
 
 /// `spec.timeout` as a duration (default 60s).
@@ -192,4 +257,66 @@ pub async fn blocking<T: Send + 'static>(
             path: "background task".into(),
             message: e.to_string(),
         })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(revision: &str) -> Artifact {
+        Artifact {
+            path: "p".into(),
+            url: "u".into(),
+            revision: revision.into(),
+            digest: Some("sha256:00".into()),
+            last_update_time: Time(k8s_openapi::jiff::Timestamp::now()),
+            size: None,
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn failure_events_carry_the_served_revision() {
+        let failure = Event::new(EventType::Warning, "GitOperationFailed", "boom");
+        let event = notify(None, Some(failure), false, Some(&stored("main@sha1:1")), "")
+            .expect("failure event");
+        assert_eq!(event.reason, "GitOperationFailed");
+        assert_eq!(
+            event.metadata.get("revision").map(String::as_str),
+            Some("main@sha1:1")
+        );
+    }
+
+    #[test]
+    fn recovery_is_announced_once() {
+        let artifact = stored("main@sha1:1");
+        let recovered =
+            notify(None, None, true, Some(&artifact), "stored artifact").expect("recovery event");
+        assert_eq!(
+            (recovered.type_, recovered.reason.as_str()),
+            (EventType::Normal, "Succeeded")
+        );
+        assert_eq!(notify(None, None, false, Some(&artifact), "x"), None);
+        let new = Event::new(EventType::Normal, "NewArtifact", "stored");
+        assert_eq!(
+            notify(Some(new.clone()), None, true, Some(&artifact), "x"),
+            Some(new),
+            "a new artifact after a failure is announced as new, not as recovery"
+        );
+    }
+
+    #[test]
+    fn fail_conditions_mark_a_failing_object() {
+        let mut conditions = Vec::new();
+        assert!(!was_failing(&conditions));
+        conditions::set(
+            &mut conditions,
+            types::FETCH_FAILED,
+            Status::True,
+            "GitOperationFailed",
+            "boom",
+            Some(1),
+        );
+        assert!(was_failing(&conditions));
+    }
 }

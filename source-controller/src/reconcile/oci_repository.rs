@@ -13,15 +13,16 @@ use fluxrs_runtime::status::apply_status;
 use fluxrs_runtime::status::finalizer::{Step, with_finalizer};
 use kube::ResourceExt;
 use oci_client::secrets::RegistryAuth;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{
-    Context, SourceFailure, artifact, blocking, mark_artifact_ready, mark_failure, secret_data,
-    timeout,
+    Context, SourceFailure, artifact, blocking, mark_artifact_ready, mark_failure, notify,
+    secret_data, timeout, was_failing,
 };
 use crate::Error;
 use crate::ignore::IgnoreFilter;
-use crate::oci::{OciRemote, registry_auth};
+use crate::oci::{Connection, OciRemote, registry_auth};
+use crate::proxy::ProxyConfig;
 use crate::storage::ObjectKey;
 
 /// Kind name used in storage paths.
@@ -54,6 +55,7 @@ async fn apply(obj: &OCIRepository, ctx: &Context) -> Result<Next, ReconcileErro
     let generation = obj.metadata.generation;
     let mut status = obj.status.clone().unwrap_or_default();
     let mut conditions = status.conditions.take().unwrap_or_default();
+    let was_failing = was_failing(&conditions);
     let missing = status
         .artifact
         .as_ref()
@@ -97,18 +99,45 @@ async fn apply(obj: &OCIRepository, ctx: &Context) -> Result<Next, ReconcileErro
             last_handled_reconcile_at: &mut status.last_handled_reconcile_at,
         },
     );
-    status.url = status.artifact.as_ref().map(|a| a.url.clone());
+    status.url = latest_url(ctx, &key, &status);
     status.conditions = Some(conditions);
     apply_status(&ctx.client, obj, &ctx.field_manager, &status)
         .await
         .map_err(|e| ReconcileError::transient(reasons::PATCH_OPERATION_FAILED, e.to_string()))?;
-    if let Ok(Some(event)) = &stored {
-        ctx.events.record(obj, event).await;
-    }
-    if let Some(event) = &disposition.event {
-        ctx.events.record(obj, event).await;
+    let recovery = status
+        .artifact
+        .as_ref()
+        .map(|a| {
+            format!(
+                "stored artifact with revision '{}' from '{}'",
+                a.revision, obj.spec.url
+            )
+        })
+        .unwrap_or_default();
+    let new_artifact = stored.ok().flatten();
+    if let Some(event) = notify(
+        new_artifact,
+        disposition.event,
+        was_failing,
+        status.artifact.as_ref(),
+        &recovery,
+    ) {
+        ctx.events.record(obj, &event).await;
     }
     outcome
+}
+
+/// `status.url`: the `latest.tar.gz` link to the current artifact, (re)made
+/// on every reconcile so it also exists for artifacts stored before it was
+/// introduced. A failure to link is logged and leaves the URL unset; the
+/// artifact itself is unaffected.
+fn latest_url(ctx: &Context, key: &ObjectKey, status: &OCIRepositoryStatus) -> Option<String> {
+    let artifact = status.artifact.as_ref()?;
+    let file_name = artifact.path.rsplit('/').next()?;
+    ctx.storage
+        .symlink_latest(key, file_name)
+        .inspect_err(|error| warn!(%error, "failed to update the latest.tar.gz symlink"))
+        .ok()
 }
 
 async fn fetch_and_store(
@@ -141,7 +170,24 @@ async fn fetch_and_store(
         }
         None => RegistryAuth::Anonymous,
     };
+    let mut connection = Connection::default();
+    if let Some(certs) = &spec.cert_secret_ref {
+        let data = secret_data(&ctx.client, &namespace, &certs.name)
+            .await
+            .map_err(|e| SourceFailure::fetch(&e))?;
+        connection = connection
+            .with_cert_secret(&data)
+            .map_err(|e| SourceFailure::fetch(&e))?;
+    }
+    if let Some(proxy) = &spec.proxy_secret_ref {
+        let data = secret_data(&ctx.client, &namespace, &proxy.name)
+            .await
+            .map_err(|e| SourceFailure::fetch(&e))?;
+        connection.proxy =
+            Some(ProxyConfig::from_secret(&data).map_err(|e| SourceFailure::fetch(&e))?);
+    }
     let remote = OciRemote::new(&spec.url, spec.insecure.unwrap_or(false), auth)
+        .and_then(|remote| remote.with_connection(&connection))
         .map_err(|e| SourceFailure::fetch(&e))?;
     let resolved = remote
         .resolve(spec.r#ref.as_ref())

@@ -10,7 +10,7 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -58,23 +58,40 @@ pub struct StoredFile {
     pub size: u64,
 }
 
+/// How many old artifacts garbage collection keeps, and for how long
+/// (`--artifact-retention-records`, `--artifact-retention-ttl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Newest archives kept per object, the current one included.
+    pub records: usize,
+    /// Age after which an archive other than the current one is deleted.
+    pub ttl: Duration,
+}
+
+/// Name of the symlink to the current artifact, for `status.url` (upstream
+/// sets it for OCIRepository, Bucket and HelmChart).
+pub const LATEST: &str = "latest.tar.gz";
+
 /// The artifact store. Cheap to share behind an `Arc`.
 pub struct Storage {
     root: PathBuf,
     base_url: String,
-    retention_records: usize,
+    retention: Retention,
     locks: Mutex<HashMap<ObjectKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Storage {
     /// Opens (creating if needed) the store at `root`; URLs start with `base_url`.
-    pub fn new(root: &Path, base_url: &str, retention_records: usize) -> Result<Self> {
+    pub fn new(root: &Path, base_url: &str, retention: Retention) -> Result<Self> {
         fs::create_dir_all(root).map_err(io_err(root))?;
         let root = root.canonicalize().map_err(io_err(root))?;
         Ok(Self {
             root,
             base_url: base_url.trim_end_matches('/').to_string(),
-            retention_records: retention_records.max(1),
+            retention: Retention {
+                records: retention.records.max(1),
+                ..retention
+            },
             locks: Mutex::new(HashMap::new()),
         })
     }
@@ -183,8 +200,10 @@ impl Storage {
         }
     }
 
-    /// Deletes all but the newest `--artifact-retention-records` archives of the
-    /// object, always keeping `current`. Returns the deleted paths.
+    /// Garbage collects the object's archives as upstream does: an archive
+    /// other than `current` is deleted when it is older than the retention
+    /// TTL, or when it is not among the newest retention records. Symlinks
+    /// and temporary files are left alone. Returns the deleted paths.
     pub fn garbage_collect(&self, key: &ObjectKey, current: &str) -> Result<Vec<PathBuf>> {
         let dir = self.root.join(key.relative_dir());
         let mut files: Vec<(SystemTime, PathBuf)> = match fs::read_dir(&dir) {
@@ -199,14 +218,35 @@ impl Storage {
         };
         files.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
         let current = self.root.join(current);
+        let now = SystemTime::now();
+        let mut kept = 0;
         let mut deleted = Vec::new();
-        for (_, path) in files.into_iter().skip(self.retention_records) {
-            if path != current {
-                fs::remove_file(&path).map_err(io_err(&path))?;
-                deleted.push(path);
+        for (modified, path) in files {
+            let expired = now
+                .duration_since(modified)
+                .is_ok_and(|age| age > self.retention.ttl);
+            if path == current || (!expired && kept < self.retention.records) {
+                kept += 1;
+                continue;
             }
+            fs::remove_file(&path).map_err(io_err(&path))?;
+            deleted.push(path);
         }
         Ok(deleted)
+    }
+
+    /// Points `<object folder>/latest.tar.gz` at `file_name` (replacing the
+    /// link atomically) and returns the link's URL, served like any artifact.
+    /// The link is relative, so it stays inside the store wherever it is
+    /// mounted; the file server refuses links that lead outside anyway.
+    pub fn symlink_latest(&self, key: &ObjectKey, file_name: &str) -> Result<String> {
+        let dir = self.root.join(key.relative_dir());
+        let temp = dir.join(format!(".tmp-{}-{LATEST}", std::process::id()));
+        let _ = fs::remove_file(&temp);
+        std::os::unix::fs::symlink(file_name, &temp).map_err(io_err(&temp))?;
+        let link = dir.join(LATEST);
+        fs::rename(&temp, &link).map_err(io_err(&link))?;
+        Ok(self.url_for(&key.relative_dir().join(LATEST).to_string_lossy()))
     }
 
     /// Deletes the object's whole folder (on object deletion).
@@ -259,7 +299,14 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> Error + '_ {
 mod tests {
     use super::*;
 
-    fn store(retention: usize) -> (tempfile::TempDir, Storage) {
+    fn store(records: usize) -> (tempfile::TempDir, Storage) {
+        store_with(Retention {
+            records,
+            ttl: Duration::from_secs(3600),
+        })
+    }
+
+    fn store_with(retention: Retention) -> (tempfile::TempDir, Storage) {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::new(
             dir.path(),
@@ -310,17 +357,12 @@ mod tests {
     fn garbage_collection_keeps_the_newest_records_and_the_current_file() {
         let (_dir, storage) = store(2);
         let key = ObjectKey::new("GitRepository", "ns", "repo");
-        let mut stored = Vec::new();
-        for i in 0..4 {
-            let src = source(&i.to_string());
-            let filter = IgnoreFilter::for_tree(src.path(), None).unwrap();
-            stored.push(
-                storage
-                    .archive(&key, &format!("{i}.tar.gz"), src.path(), &filter, u64::MAX)
-                    .unwrap(),
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        let stored: Vec<StoredFile> = (0..4u64)
+            .map(|i| {
+                let age = Duration::from_secs(40 - 10 * i);
+                archive_at(&storage, &key, &format!("{i}.tar.gz"), age)
+            })
+            .collect();
         let deleted = storage.garbage_collect(&key, &stored[3].path).unwrap();
         assert_eq!(deleted.len(), 2);
         assert!(storage.verify(&stored[3].path, None));
@@ -328,5 +370,57 @@ mod tests {
         assert!(!storage.verify(&stored[0].path, None));
         storage.remove_all(&key).unwrap();
         assert!(!storage.verify(&stored[3].path, None));
+    }
+
+    fn archive_at(storage: &Storage, key: &ObjectKey, name: &str, age: Duration) -> StoredFile {
+        let src = source(name);
+        let filter = IgnoreFilter::for_tree(src.path(), None).unwrap();
+        let stored = storage
+            .archive(key, name, src.path(), &filter, u64::MAX)
+            .unwrap();
+        let file = File::options()
+            .write(true)
+            .open(storage.root().join(&stored.path))
+            .unwrap();
+        file.set_modified(SystemTime::now() - age).unwrap();
+        stored
+    }
+
+    #[test]
+    fn garbage_collection_deletes_expired_archives_within_the_records() {
+        let (_dir, storage) = store_with(Retention {
+            records: 5,
+            ttl: Duration::from_secs(60),
+        });
+        let key = ObjectKey::new("OCIRepository", "ns", "repo");
+        let old = archive_at(&storage, &key, "old.tar.gz", Duration::from_secs(120));
+        let recent = archive_at(&storage, &key, "recent.tar.gz", Duration::from_secs(30));
+        let current = archive_at(&storage, &key, "current.tar.gz", Duration::from_secs(600));
+        let deleted = storage.garbage_collect(&key, &current.path).unwrap();
+        assert_eq!(deleted, vec![storage.root().join(&old.path)]);
+        assert!(storage.verify(&recent.path, None), "young enough to keep");
+        assert!(
+            storage.verify(&current.path, None),
+            "the current artifact is kept however old"
+        );
+    }
+
+    #[test]
+    fn latest_symlink_follows_the_current_artifact_and_is_not_collected() {
+        let (_dir, storage) = store(1);
+        let key = ObjectKey::new("OCIRepository", "ns", "repo");
+        let first = archive_at(&storage, &key, "a.tar.gz", Duration::ZERO);
+        let url = storage.symlink_latest(&key, "a.tar.gz").unwrap();
+        assert_eq!(
+            url,
+            "http://source-controller.flux-system.svc.cluster.local./ocirepository/ns/repo/latest.tar.gz"
+        );
+        let latest = "ocirepository/ns/repo/latest.tar.gz";
+        assert!(storage.verify(latest, Some(&first.digest)));
+        let second = archive_at(&storage, &key, "b.tar.gz", Duration::ZERO);
+        storage.symlink_latest(&key, "b.tar.gz").unwrap();
+        storage.garbage_collect(&key, &second.path).unwrap();
+        assert!(storage.verify(latest, Some(&second.digest)));
+        assert!(!storage.verify(&first.path, None));
     }
 }
