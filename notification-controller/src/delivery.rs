@@ -12,9 +12,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fluxrs_runtime::client::TokenBucket;
-use reqwest::{Certificate, Client, Identity, Proxy, StatusCode};
+use reqwest::{Certificate, Client, Identity, Proxy, RequestBuilder, StatusCode};
 use tracing::debug;
 
+use crate::notifier::git::Lookup;
 use crate::notifier::{Request, ResponseCheck};
 use crate::{Error, Result};
 
@@ -93,7 +94,8 @@ pub fn client(settings: &ClientSettings) -> Result<Client> {
 
 /// What one attempt produced.
 enum Attempt {
-    Delivered,
+    /// A 2xx answer (and, for Slack's API, `ok: true`), with its body.
+    Delivered(Vec<u8>),
     Retryable(String),
     Final(String),
 }
@@ -103,7 +105,45 @@ enum Attempt {
 /// Errors: [`Error::Delivery`] with the last failure (host, status, and the
 /// start of the response body).
 pub async fn deliver(client: &Client, request: &Request, policy: RetryPolicy) -> Result<()> {
-    let host = url::Url::parse(&request.url)
+    let build = || {
+        let mut builder = client
+            .post(&request.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(request.body.clone());
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        builder
+    };
+    retrying(&request.url, "POST", request.check, policy, build)
+        .await
+        .map(drop)
+}
+
+/// GETs `lookup` with the same retries as [`deliver`] and returns the body.
+///
+/// Errors: [`Error::Delivery`] as for [`deliver`].
+pub async fn fetch(client: &Client, lookup: &Lookup, policy: RetryPolicy) -> Result<Vec<u8>> {
+    let build = || {
+        let mut builder = client.get(&lookup.url);
+        for (name, value) in &lookup.headers {
+            builder = builder.header(name, value);
+        }
+        builder
+    };
+    retrying(&lookup.url, "GET", ResponseCheck::Status, policy, build).await
+}
+
+/// Sends what `build` makes until it succeeds, fails for good, or the
+/// retries are spent.
+async fn retrying(
+    url: &str,
+    method: &str,
+    check: ResponseCheck,
+    policy: RetryPolicy,
+    build: impl Fn() -> RequestBuilder,
+) -> Result<Vec<u8>> {
+    let host = url::Url::parse(url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_else(|| "the provider".to_owned());
@@ -111,8 +151,8 @@ pub async fn deliver(client: &Client, request: &Request, policy: RetryPolicy) ->
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match send_once(client, request, &host).await {
-            Attempt::Delivered => return Ok(()),
+        match send_once(build(), method, check, &host).await {
+            Attempt::Delivered(body) => return Ok(body),
             Attempt::Final(message) => return Err(Error::Delivery(message)),
             Attempt::Retryable(message) if attempt > policy.retries => {
                 return Err(Error::Delivery(format!(
@@ -128,14 +168,12 @@ pub async fn deliver(client: &Client, request: &Request, policy: RetryPolicy) ->
     }
 }
 
-async fn send_once(client: &Client, request: &Request, host: &str) -> Attempt {
-    let mut builder = client
-        .post(&request.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(request.body.clone());
-    for (name, value) in &request.headers {
-        builder = builder.header(name, value);
-    }
+async fn send_once(
+    builder: RequestBuilder,
+    method: &str,
+    check: ResponseCheck,
+    host: &str,
+) -> Attempt {
     let response = match builder.send().await {
         Ok(response) => response,
         Err(error) if error.is_builder() => {
@@ -150,19 +188,24 @@ async fn send_once(client: &Client, request: &Request, host: &str) -> Attempt {
             } else {
                 describe(&error.without_url())
             };
-            return Attempt::Retryable(format!("POST to {host} failed: {cause}"));
+            return Attempt::Retryable(format!("{method} to {host} failed: {cause}"));
         }
     };
     let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    let quoted: String = body.chars().take(MAX_QUOTED_BODY).collect();
+    let body = response
+        .bytes()
+        .await
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
     if status.is_success() {
-        return match request.check {
-            ResponseCheck::Status => Attempt::Delivered,
+        return match check {
+            ResponseCheck::Status => Attempt::Delivered(body),
             ResponseCheck::SlackApi => slack_api_result(&body, host),
         };
     }
-    let message = format!("POST to {host} failed: {status}: {}", quoted.trim());
+    let text = String::from_utf8_lossy(&body);
+    let quoted: String = text.chars().take(MAX_QUOTED_BODY).collect();
+    let message = format!("{method} to {host} failed: {status}: {}", quoted.trim());
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         Attempt::Retryable(message)
     } else {
@@ -171,15 +214,15 @@ async fn send_once(client: &Client, request: &Request, host: &str) -> Attempt {
 }
 
 /// `chat.postMessage` always answers 200; `ok: false` carries the error.
-fn slack_api_result(body: &str, host: &str) -> Attempt {
+fn slack_api_result(body: &[u8], host: &str) -> Attempt {
     #[derive(serde::Deserialize)]
     struct SlackResponse {
         ok: bool,
         #[serde(default)]
         error: String,
     }
-    match serde_json::from_str::<SlackResponse>(body) {
-        Ok(response) if response.ok => Attempt::Delivered,
+    match serde_json::from_slice::<SlackResponse>(body) {
+        Ok(response) if response.ok => Attempt::Delivered(Vec::new()),
         Ok(response) => Attempt::Final(format!("Slack responded with error: {}", response.error)),
         Err(e) => Attempt::Final(format!("unable to decode the answer of {host}: {e}")),
     }
@@ -354,6 +397,57 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("POST to 127.0.0.1 failed"), "{message}");
         assert!(!message.contains("secret-path"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn fetch_returns_the_body_after_retries() {
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&count);
+        let app = Router::new().route(
+            "/statuses",
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                let token = headers
+                    .get("private-token")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                async move {
+                    if n == 0 {
+                        (AxumStatus::BAD_GATEWAY, String::new())
+                    } else {
+                        (AxumStatus::OK, format!("[\"{token}\"]"))
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let lookup = Lookup {
+            url: format!("http://{address}/statuses"),
+            headers: vec![("PRIVATE-TOKEN".into(), "t0k".into())],
+        };
+        let body = fetch(&plain_client(), &lookup, fast())
+            .await
+            .expect("the second attempt answers");
+        assert_eq!(body, br#"["t0k"]"#);
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        let missing = Lookup {
+            url: format!("http://{address}/nothing"),
+            headers: Vec::new(),
+        };
+        let error = fetch(&plain_client(), &missing, fast())
+            .await
+            .expect_err("404 is final");
+        assert!(
+            error
+                .to_string()
+                .starts_with("GET to 127.0.0.1 failed: 404 Not Found"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! [`Dispatcher::dispatch`] resolves the Provider (spec plus Secrets: the
 //! `secretRef` keys `address`, `token`, `username`, `headers`, `proxy`; the
 //! `proxySecretRef`; the `certSecretRef`), builds the request in the
-//! Provider's format, waits for the Provider's rate limit, and delivers it.
+//! Provider's format, waits for the Provider's rate limit, and delivers it;
+//! for commit status Providers (github, gitlab) it first lists the commit's
+//! statuses and sends nothing when the forge already shows the same one.
+//! Which events a Provider type takes at all is decided first (`takes`).
 //! A failure is logged (without secrets), counted in
 //! `notification_deliveries_total`, and recorded as a Warning event
 //! `NotificationDispatchFailed` on the Alert, since v1beta3 Alerts and
@@ -21,7 +24,8 @@ use tracing::{debug, info, warn};
 use crate::delivery::{self, ClientSettings, RateLimiter, RetryPolicy};
 use crate::event::FluxEvent;
 use crate::metrics::Metrics;
-use crate::notifier::{self, Target};
+use crate::notifier::git::{self, StatusUpdate};
+use crate::notifier::{self, Plan, Target};
 use crate::{Error, Result};
 
 /// Reason of the Warning event recorded on an Alert whose notification failed.
@@ -78,9 +82,8 @@ impl Dispatcher {
         }
         let kind = provider.spec.r#type;
         let type_name = notifier::type_name(kind);
-        if !matches!(kind, ProviderType::Generic | ProviderType::GenericHmac)
-            && event.metadata.get("commit_status").map(String::as_str) == Some("update")
-        {
+        if !takes(kind, event) {
+            debug!(alert = %alert.name_any(), provider = %provider_name, reason = %event.reason, "provider type does not take this event");
             return;
         }
         match self.send(provider, kind, event).await {
@@ -115,8 +118,11 @@ impl Dispatcher {
         if !notifier::is_supported(kind) {
             return Err(Error::UnsupportedProvider(notifier::type_name(kind)));
         }
+        if git::is_commit_status(kind) {
+            git::check_spec(&provider.spec)?;
+        }
         let (target, settings) = self.resolve(provider).await?;
-        let Some(request) = notifier::request(kind, &target, event)? else {
+        let Some(plan) = notifier::plan(kind, &target, event)? else {
             return Ok(false);
         };
         let key = format!(
@@ -130,7 +136,34 @@ impl Dispatcher {
             tokio::time::sleep(wait).await;
         }
         let client = delivery::client(&settings)?;
-        delivery::deliver(&client, &request, self.retry).await?;
+        match plan {
+            Plan::Send(request) => delivery::deliver(&client, &request, self.retry).await?,
+            Plan::CommitStatus(update) => {
+                if !self.set_commit_status(&client, &update).await? {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Lists the commit's statuses and creates the wanted one unless the
+    /// forge already shows it; `Ok(false)` when nothing had to be sent.
+    async fn set_commit_status(
+        &self,
+        client: &reqwest::Client,
+        update: &StatusUpdate,
+    ) -> Result<bool> {
+        let listing = delivery::fetch(client, &update.listing, self.retry)
+            .await
+            .map_err(|e| Error::CommitStatus("list commit statuses", e.to_string()))?;
+        if update.already_set(&listing)? {
+            debug!(sha = %update.wanted.sha, status = %update.wanted.name, state = %update.wanted.state, "commit status already set");
+            return Ok(false);
+        }
+        delivery::deliver(client, &update.create, self.retry)
+            .await
+            .map_err(|e| Error::CommitStatus("create commit status", e.to_string()))?;
         Ok(true)
     }
 
@@ -155,6 +188,7 @@ impl Dispatcher {
             address: spec.address.clone().unwrap_or_default(),
             channel: spec.channel.clone().unwrap_or_default(),
             username: spec.username.clone().unwrap_or_default(),
+            provider_uid: provider.uid().unwrap_or_default(),
             ..Target::default()
         };
         let mut settings = ClientSettings {
@@ -176,6 +210,7 @@ impl Dispatcher {
                 username.clone_into(&mut target.username);
             }
             target.token = data.get("token").map(|t| t.trim().to_owned());
+            target.password = data.get("password").cloned();
             if let Some(headers) = data.get("headers") {
                 // The parser's message may quote the value: keep it out of logs.
                 target.headers =
@@ -229,4 +264,16 @@ impl Dispatcher {
             .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
             .collect())
     }
+}
+
+/// Which events a Provider type takes (spec/notification.md §3 step 5):
+/// commit status updates only go to the commit status providers (and the
+/// generic webhooks, which forward everything), while those providers take
+/// only commit status updates, events carrying a commit, and errors.
+fn takes(kind: ProviderType, event: &FluxEvent) -> bool {
+    if git::is_commit_status(kind) {
+        return git::takes(event);
+    }
+    matches!(kind, ProviderType::Generic | ProviderType::GenericHmac)
+        || event.metadata.get("commit_status").map(String::as_str) != Some("update")
 }

@@ -65,6 +65,12 @@ pub enum Error {
     /// A notification could not be delivered (after retries where allowed).
     #[error("{0}")]
     Delivery(String),
+    /// An event lacks what its Provider needs (a commit revision).
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    /// A step of setting a commit status failed.
+    #[error("unable to {0}: {1}")]
+    CommitStatus(&'static str, String),
     /// A notification payload could not be encoded.
     #[error("unable to encode the notification payload")]
     EncodePayload(#[source] serde_json::Error),

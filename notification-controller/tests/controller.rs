@@ -4,7 +4,9 @@
 //! EventRecorder reach the Provider in its exact format; the seed Alert's
 //! severity and exclusion regex drop what they should; a failure repeated
 //! with changing durations is sent once and its recovery once; Flux's HTTP
-//! event API is accepted; Receivers annotate their resources on correctly
+//! event API is accepted; the github and gitlab Providers list and set
+//! commit statuses with the forge's exact requests, only for the events
+//! upstream sends them; Receivers annotate their resources on correctly
 //! signed calls and touch nothing on bad ones.
 
 mod common;
@@ -329,6 +331,227 @@ async fn generic_hmac_provider_receives_the_signed_event() -> Result<()> {
             "reportingInstance": body["reportingInstance"],
         })
     );
+    Ok(())
+}
+
+/// A commit status Provider of `kind` at `address` with an info Alert on
+/// every Kustomization; returns the Provider's UID.
+async fn commit_status_alerting(
+    client: &Client,
+    namespace: &str,
+    kind: &str,
+    address: &str,
+    token: &str,
+) -> Result<String> {
+    apply(
+        client,
+        &format!(
+            r#"{secret}---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata:
+  name: forge
+  namespace: {namespace}
+spec:
+  type: {kind}
+  address: {address}
+  secretRef:
+    name: forge-token
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata:
+  name: commits
+  namespace: {namespace}
+spec:
+  providerRef:
+    name: forge
+  eventSources:
+    - kind: Kustomization
+      name: "*"
+"#,
+            secret = secret(namespace, "forge-token", &[("token", token)]),
+        ),
+    )
+    .await?;
+    let provider: fluxrs_api::notification::Provider = Api::namespaced(client.clone(), namespace)
+        .get("forge")
+        .await?;
+    provider.uid().context("the Provider's UID")
+}
+
+/// A 40-digit commit SHA made of `digit`.
+fn sha(digit: char) -> String {
+    std::iter::repeat_n(digit, 40).collect()
+}
+
+/// Records a failure of a `warmup` Kustomization at commit `sha('0')` and
+/// waits for its status at `create_path`: from then on the controller's
+/// caches hold the Alert and Provider.
+async fn warm_up_forge(
+    client: &Client,
+    namespace: &str,
+    capture: &Capture,
+    create_path: &str,
+    running: &Running,
+) -> Result<()> {
+    apply(client, &kustomization(namespace, "warmup")).await?;
+    let warmup = get_kustomization(client, namespace, "warmup").await?;
+    EventRecorder::new(client.clone(), "kustomize-controller", "")?
+        .record(
+            &warmup,
+            &Event::new(EventType::Warning, "BuildFailed", "warm-up")
+                .with_metadata("revision", format!("main@sha1:{}", sha('0'))),
+        )
+        .await;
+    capture.wait_for(create_path, 1, logs(running)).await?;
+    Ok(())
+}
+
+/// What kustomize-controller records on a Kustomization: progress, a
+/// plain success (no commit status), the success marked as commit status
+/// update at commit `sha('1')`, and a build failure at commit `sha('2')`.
+async fn record_reconciliations(client: &Client, namespace: &str) -> Result<()> {
+    apply(client, &kustomization(namespace, "webapp")).await?;
+    let webapp = get_kustomization(client, namespace, "webapp").await?;
+    let recorder = EventRecorder::new(client.clone(), "kustomize-controller", "")?;
+    let applied = format!("main@sha1:{}", sha('1'));
+    recorder
+        .record(
+            &webapp,
+            &Event::new(
+                EventType::Normal,
+                "Progressing",
+                "Deployment/apps/web created",
+            )
+            .with_metadata("revision", &applied),
+        )
+        .await;
+    recorder
+        .record(
+            &webapp,
+            &Event::new(
+                EventType::Normal,
+                "DependencyReady",
+                "all dependencies are ready",
+            )
+            .with_metadata("revision", &applied),
+        )
+        .await;
+    recorder
+        .record(
+            &webapp,
+            &Event::new(
+                EventType::Normal,
+                "ReconciliationSucceeded",
+                "Reconciliation finished in 1.2s, next run in 5m",
+            )
+            .with_metadata("revision", &applied)
+            .with_metadata("commit_status", "update"),
+        )
+        .await;
+    recorder
+        .record(
+            &webapp,
+            &Event::new(EventType::Warning, "BuildFailed", "kustomize build failed")
+                .with_metadata("revision", format!("main/{}", sha('2'))),
+        )
+        .await;
+    Ok(())
+}
+
+/// The one request with `method` on `path`, after the others settled.
+fn only(received: &[common::Captured], method: &str) -> Result<common::Captured> {
+    let matching: Vec<_> = received.iter().filter(|r| r.method == method).collect();
+    anyhow::ensure!(
+        matching.len() == 1,
+        "expected one {method}, got {}: {received:#?}",
+        matching.len()
+    );
+    Ok(matching[0].clone())
+}
+
+#[tokio::test]
+async fn github_provider_sets_commit_statuses() -> Result<()> {
+    let (client, namespace, running) = setup("github").await?;
+    let capture = Capture::start().await?;
+    let uid = commit_status_alerting(
+        &client,
+        &namespace,
+        "github",
+        &capture.url("/org/app.git"),
+        "ghp_test",
+    )
+    .await?;
+    let statuses = |digit| format!("/api/v3/repos/org/app/statuses/{}", sha(digit));
+    let listing = |digit| format!("/api/v3/repos/org/app/commits/{}/statuses", sha(digit));
+    warm_up_forge(&client, &namespace, &capture, &statuses('0'), running).await?;
+    record_reconciliations(&client, &namespace).await?;
+
+    capture.wait_for(&statuses('2'), 1, logs(running)).await?;
+    let context = format!(
+        "kustomization/webapp/{}",
+        uid.split('-').next().unwrap_or_default()
+    );
+    for (digit, state, description) in [
+        ('1', "success", "reconciliation succeeded"),
+        ('2', "failure", "build failed"),
+    ] {
+        let lookup = only(&capture.settle(&listing(digit)).await, "GET")?;
+        assert_eq!(lookup.query, "per_page=50");
+        assert_eq!(lookup.header("authorization"), "Bearer ghp_test");
+        assert_eq!(lookup.header("accept"), "application/vnd.github.v3+json");
+        assert_eq!(lookup.header("x-github-api-version"), "2022-11-28");
+        let create = only(&capture.received(&statuses(digit)), "POST")?;
+        assert_eq!(create.query, "");
+        assert_eq!(create.header("authorization"), "Bearer ghp_test");
+        assert_eq!(create.header("content-type"), "application/json");
+        assert_eq!(
+            create.json(),
+            json!({"state": state, "description": description, "context": context})
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn gitlab_provider_sets_commit_statuses() -> Result<()> {
+    let (client, namespace, running) = setup("gitlab").await?;
+    let capture = Capture::start().await?;
+    let uid = commit_status_alerting(
+        &client,
+        &namespace,
+        "gitlab",
+        &capture.url("/group/sub/app"),
+        "glpat-test",
+    )
+    .await?;
+    let project = "/api/v4/projects/group%2Fsub%2Fapp";
+    let statuses = |digit| format!("{project}/statuses/{}", sha(digit));
+    let listing = |digit| format!("{project}/repository/commits/{}/statuses", sha(digit));
+    warm_up_forge(&client, &namespace, &capture, &statuses('0'), running).await?;
+    record_reconciliations(&client, &namespace).await?;
+
+    capture.wait_for(&statuses('2'), 1, logs(running)).await?;
+    let name = format!(
+        "kustomization/webapp/{}",
+        uid.split('-').next().unwrap_or_default()
+    );
+    for (digit, state, description) in [
+        ('1', "success", "reconciliation succeeded"),
+        ('2', "failed", "build failed"),
+    ] {
+        let lookup = only(&capture.settle(&listing(digit)).await, "GET")?;
+        assert_eq!(lookup.query, format!("name={}", name.replace('/', "%2F")));
+        assert_eq!(lookup.header("private-token"), "glpat-test");
+        let create = only(&capture.received(&statuses(digit)), "POST")?;
+        assert_eq!(create.header("private-token"), "glpat-test");
+        assert_eq!(create.header("content-type"), "application/json");
+        assert_eq!(
+            create.json(),
+            json!({"state": state, "name": name, "description": description})
+        );
+    }
     Ok(())
 }
 

@@ -3,6 +3,10 @@
 //! controller is down are sent once it is back. The controller is killed
 //! (SIGKILL), not stopped, so only what it had persisted counts.
 
+#[allow(
+    dead_code,
+    reason = "helpers shared by the test binaries; each uses a subset"
+)]
 mod common;
 
 use std::sync::Mutex;

@@ -1,13 +1,15 @@
 //! Notification payloads in each service's own format.
 //!
 //! A Provider's type decides the URL, headers and JSON body of the HTTP
-//! request that carries an event; [`request`] builds it from the resolved
+//! request that carries an event; [`plan`] builds it from the resolved
 //! Provider settings ([`Target`]) without any I/O, so payloads are tested
-//! byte for byte against what upstream sends. Sending is [`crate::delivery`]'s
-//! job.
+//! byte for byte against what upstream sends. Commit status Providers need
+//! two requests, a listing and a creation ([`git`]). Sending is
+//! [`crate::delivery`]'s job.
 
 mod alertmanager;
 mod generic;
+pub mod git;
 mod googlechat;
 mod msteams;
 mod slack;
@@ -35,6 +37,10 @@ pub struct Target {
     pub username: String,
     /// Secret `token`.
     pub token: Option<String>,
+    /// Secret `password` (the Git forges' token when `token` is absent).
+    pub password: Option<String>,
+    /// The Provider's UID: names commit statuses per cluster.
+    pub provider_uid: String,
     /// Secret `headers`: extra HTTP headers (generic providers).
     pub headers: BTreeMap<String, String>,
 }
@@ -46,6 +52,8 @@ impl fmt::Debug for Target {
             .field("channel", &self.channel)
             .field("username", &self.username)
             .field("has_token", &self.token.is_some())
+            .field("has_password", &self.password.is_some())
+            .field("provider_uid", &self.provider_uid)
             .field("header_names", &self.headers.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
@@ -86,19 +94,29 @@ impl fmt::Debug for Request {
     }
 }
 
+/// What announcing one event to a Provider takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// One POST.
+    Send(Request),
+    /// A commit status, set only when the forge does not show it already.
+    CommitStatus(git::StatusUpdate),
+}
+
 /// Whether flux-rs can send to Providers of this type.
 pub fn is_supported(kind: ProviderType) -> bool {
-    matches!(
-        kind,
-        ProviderType::Slack
-            | ProviderType::Discord
-            | ProviderType::Rocket
-            | ProviderType::MsTeams
-            | ProviderType::GoogleChat
-            | ProviderType::Alertmanager
-            | ProviderType::Generic
-            | ProviderType::GenericHmac
-    )
+    git::is_commit_status(kind)
+        || matches!(
+            kind,
+            ProviderType::Slack
+                | ProviderType::Discord
+                | ProviderType::Rocket
+                | ProviderType::MsTeams
+                | ProviderType::GoogleChat
+                | ProviderType::Alertmanager
+                | ProviderType::Generic
+                | ProviderType::GenericHmac
+        )
 }
 
 /// The spelling of a Provider type in manifests (`generic-hmac`).
@@ -109,17 +127,21 @@ pub fn type_name(kind: ProviderType) -> String {
         .unwrap_or_default()
 }
 
-/// The request that sends `event` to a Provider of type `kind`, or `None`
-/// when that Provider type does not announce such events (Google Chat skips
-/// `Progressing`).
+/// How `event` is announced to a Provider of type `kind`, or `None` when
+/// that Provider type does not announce such events (Google Chat and the
+/// commit status providers skip `Progressing`).
 ///
 /// Errors: [`Error::UnsupportedProvider`], [`Error::InvalidProvider`] for a
-/// missing address or HMAC key, [`Error::EncodePayload`].
-pub fn request(kind: ProviderType, target: &Target, event: &FluxEvent) -> Result<Option<Request>> {
+/// missing address, HMAC key or forge token, [`Error::InvalidEvent`] for a
+/// commit status without a commit revision, [`Error::EncodePayload`].
+pub fn plan(kind: ProviderType, target: &Target, event: &FluxEvent) -> Result<Option<Plan>> {
     if target.address.is_empty() {
         return Err(Error::InvalidProvider(
             "no address: set spec.address or the 'address' key of the secret".to_owned(),
         ));
+    }
+    if git::is_commit_status(kind) {
+        return Ok(git::update(kind, target, event)?.map(Plan::CommitStatus));
     }
     let request = match kind {
         ProviderType::Slack => slack::slack(target, event)?,
@@ -147,7 +169,7 @@ pub fn request(kind: ProviderType, target: &Target, event: &FluxEvent) -> Result
         }
         other => return Err(Error::UnsupportedProvider(type_name(other))),
     };
-    Ok(Some(request))
+    Ok(Some(Plan::Send(request)))
 }
 
 /// Serializes a payload.
@@ -228,7 +250,7 @@ mod tests {
     fn missing_address_and_unsupported_types_are_errors() {
         let event = testing::failed_kustomization();
         assert!(matches!(
-            request(ProviderType::Slack, &Target::default(), &event),
+            plan(ProviderType::Slack, &Target::default(), &event),
             Err(Error::InvalidProvider(_))
         ));
         let target = Target {
@@ -236,11 +258,11 @@ mod tests {
             ..Target::default()
         };
         assert!(matches!(
-            request(ProviderType::Telegram, &target, &event),
+            plan(ProviderType::Telegram, &target, &event),
             Err(Error::UnsupportedProvider(t)) if t == "telegram"
         ));
         assert!(matches!(
-            request(ProviderType::GenericHmac, &target, &event),
+            plan(ProviderType::GenericHmac, &target, &event),
             Err(Error::InvalidProvider(_))
         ));
     }
@@ -254,7 +276,7 @@ mod tests {
             ..Target::default()
         };
         assert!(!format!("{target:?}").contains("SECRET"));
-        let request = request(
+        let slack = plan(
             ProviderType::Slack,
             &target,
             &testing::failed_kustomization(),
@@ -262,6 +284,21 @@ mod tests {
         .ok()
         .flatten()
         .expect("a request");
-        assert!(!format!("{request:?}").contains("SECRET"));
+        assert!(!format!("{slack:?}").contains("SECRET"));
+        let forge = Target {
+            address: "https://github.com/org/app".into(),
+            token: Some("ghp_SECRET".into()),
+            ..Target::default()
+        };
+        let mut event = testing::failed_kustomization();
+        event.metadata.insert(
+            "revision".into(),
+            "main@sha1:5394cb7f48332b2de7c17dd8b8384bbc84b7e738".into(),
+        );
+        let status = plan(ProviderType::Github, &forge, &event)
+            .ok()
+            .flatten()
+            .expect("a commit status");
+        assert!(!format!("{status:?}").contains("SECRET"));
     }
 }

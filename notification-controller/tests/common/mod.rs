@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use fluxrs_e2e::controller::ControllerProcess;
 use fluxrs_e2e::{TestCluster, apply_manifests, parse_documents};
 use k8s_openapi::api::core::v1::Namespace;
@@ -136,8 +136,12 @@ pub fn kustomization(namespace: &str, name: &str) -> String {
 /// One request received by the capture server.
 #[derive(Clone, Debug)]
 pub struct Captured {
-    /// Request path.
+    /// Request method.
+    pub method: String,
+    /// Request path, percent-encoded as sent.
     pub path: String,
+    /// Query string (empty without one).
+    pub query: String,
     /// Request headers.
     pub headers: HeaderMap,
     /// Raw body.
@@ -167,8 +171,11 @@ pub struct Capture {
     requests: Arc<Mutex<Vec<Captured>>>,
 }
 
+/// Records the request; answers GETs with an empty JSON list (a forge
+/// without commit statuses) and everything else with `ok`.
 async fn record(
     State(requests): State<Arc<Mutex<Vec<Captured>>>>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -177,11 +184,13 @@ async fn record(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .push(Captured {
+            method: method.to_string(),
             path: uri.path().to_owned(),
+            query: uri.query().unwrap_or_default().to_owned(),
             headers,
             body: body.to_vec(),
         });
-    "ok"
+    if method == Method::GET { "[]" } else { "ok" }
 }
 
 impl Capture {
