@@ -44,6 +44,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         max_artifact_bytes: args.artifact_max_size,
         http_retry: args.http_retry,
         prune_guard_percent: args.prune_guard_percent,
+        skip_unchanged: args.skip_unchanged,
+        sops_age_secret: (!args.sops_age_secret.is_empty()).then(|| {
+            let namespace = runtime.runtime_namespace().unwrap_or("flux-system");
+            (namespace.to_string(), args.sops_age_secret.clone())
+        }),
         targets: Targets::new(config, client.clone(), args.runtime.clone()),
         steady: SteadyState::new(Tracker::new(client)),
         stores: Stores {

@@ -25,6 +25,15 @@ pub struct Args {
     /// unapproved. 100 turns the guard off (a flux-rs addition).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub prune_guard_percent: u8,
+    /// Skip the per-object dry runs of a reconcile when the inputs are
+    /// unchanged and no managed object changed since the last apply (a flux-rs
+    /// addition); `false` dry-runs every object at every interval as Flux does.
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub skip_unchanged: bool,
+    /// A Secret in the runtime namespace whose `*.agekey` entries decrypt
+    /// every Kustomization with `spec.decryption`, besides its own keys.
+    #[arg(long, default_value = "")]
+    pub sops_age_secret: String,
     /// Feature gates, e.g. `StrictPostBuildSubstitutions=false`.
     #[arg(long, default_value = "")]
     pub feature_gates: String,

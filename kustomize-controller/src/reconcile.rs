@@ -57,6 +57,11 @@ pub struct Context {
     pub http_retry: u32,
     /// Largest share of the inventory one prune may delete unapproved.
     pub prune_guard_percent: u8,
+    /// Skip reconciles whose inputs and managed objects are unchanged.
+    pub skip_unchanged: bool,
+    /// Controller-wide age keys (`--sops-age-secret` in the runtime
+    /// namespace), added to every Kustomization's decryption keys.
+    pub sops_age_secret: Option<(String, String)>,
     /// Clients per identity and cluster.
     pub targets: Targets,
     /// Records of the last applies and watches of managed objects.
@@ -212,7 +217,13 @@ async fn apply(obj: &Kustomization, ctx: &Context) -> Result<Next, ReconcileErro
                 ReconcileError::transient(reasons::PATCH_OPERATION_FAILED, e.to_string())
             })?;
     }
-    record_events(obj, &ctx.events, &run, disposition.event.as_ref(), started).await;
+    let failure_event = disposition
+        .event
+        .map(|event| match &status.last_attempted_revision {
+            Some(revision) => event.with_metadata("revision", revision),
+            None => event,
+        });
+    record_events(obj, &ctx.events, &run, failure_event.as_ref(), started).await;
     outcome
 }
 
@@ -433,7 +444,7 @@ async fn run(
     let inputs = gather_inputs(obj, ctx, &source, &target).await?;
     status.last_attempted_revision = Some(source.revision.clone());
     let uid = obj.uid().unwrap_or_default();
-    if !target.remote {
+    if ctx.skip_unchanged && !target.remote {
         match ctx
             .steady
             .unchanged(&uid, &inputs.digest, &inventory_ids(status))
@@ -601,10 +612,17 @@ async fn fetch_and_build(
         .map_err(|e| Failure::retry(reasons::ARTIFACT_FAILED, e.to_string(), obj))?;
     let spec = obj.spec.clone();
     let root = workdir.path().to_path_buf();
-    let objects = tokio::task::spawn_blocking(move || build(&root, &dir, &spec))
-        .await
-        .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?
-        .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?;
+    let (objects, keys) = tokio::task::spawn_blocking(move || {
+        if let Some(keys) = &keys {
+            decrypt::decrypt_generator_sources(&root, &root.join(&dir), keys)
+                .map_err(|e| e.to_string())?;
+        }
+        let objects = build(&root, &dir, &spec).map_err(|e| e.to_string())?;
+        Ok::<_, String>((objects, keys))
+    })
+    .await
+    .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))?
+    .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e, obj))?;
     decrypt_secrets(obj, objects, keys).await
 }
 
@@ -762,37 +780,72 @@ async fn substitution_vars(
     .map_err(|e| Failure::retry(reasons::BUILD_FAILED, e.to_string(), obj))
 }
 
-/// The decryption Secret's name and data, when `spec.decryption` names one.
+/// The decryption keys' source and data, when `spec.decryption` is set: the
+/// entries of `decryption.secretRef` plus those of the controller-wide
+/// `--sops-age-secret` (prefixed with its name so entries cannot clash).
 async fn decryption_key_data(
     obj: &Kustomization,
     ctx: &Context,
 ) -> Result<Option<(String, BTreeMap<String, Vec<u8>>)>, Failure> {
-    let Some(secret_ref) = obj
-        .spec
-        .decryption
-        .as_ref()
-        .and_then(|d| d.secret_ref.as_ref())
-    else {
+    let Some(decryption) = &obj.spec.decryption else {
         return Ok(None);
     };
-    let namespace = obj.namespace().unwrap_or_default();
-    let secret = Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
-        .get(&secret_ref.name)
+    let mut sources = Vec::new();
+    let mut data = BTreeMap::new();
+    if let Some(secret_ref) = &decryption.secret_ref {
+        let namespace = obj.namespace().unwrap_or_default();
+        let own = secret_data(obj, ctx, &namespace, &secret_ref.name).await?;
+        let own = own.ok_or_else(|| {
+            Failure::retry(
+                reasons::BUILD_FAILED,
+                format!(
+                    "failed to get decryption secret '{namespace}/{}': not found",
+                    secret_ref.name
+                ),
+                obj,
+            )
+        })?;
+        data.extend(own);
+        sources.push(secret_ref.name.clone());
+    }
+    // A fallback: when the Secret is absent, only the object's keys count.
+    if let Some((namespace, name)) = &ctx.sops_age_secret
+        && let Some(global) = secret_data(obj, ctx, namespace, name).await?
+    {
+        data.extend(global.into_iter().map(|(k, v)| (format!("{name}.{k}"), v)));
+        sources.push(format!("{namespace}/{name}"));
+    }
+    if sources.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((sources.join(", "), data)))
+}
+
+/// The data of Secret `namespace/name`, `None` when it does not exist.
+async fn secret_data(
+    obj: &Kustomization,
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<BTreeMap<String, Vec<u8>>>, Failure> {
+    let secret = Api::<Secret>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(name)
         .await
         .map_err(|e| {
             Failure::retry(
                 reasons::BUILD_FAILED,
-                format!("failed to get decryption secret '{}': {e}", secret_ref.name),
+                format!("failed to get decryption secret '{namespace}/{name}': {e}"),
                 obj,
             )
         })?;
-    let data = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    Ok(Some((secret_ref.name.clone(), data)))
+    Ok(secret.map(|secret| {
+        secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect()
+    }))
 }
 
 async fn decrypt_secrets(

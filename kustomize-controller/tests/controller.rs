@@ -8,127 +8,16 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+mod support;
+
+use anyhow::{Context, Result};
 use fluxrs_api::kustomize::Kustomization;
-use fluxrs_e2e::controller::{ControllerProcess, workspace_binary};
 use fluxrs_e2e::git::{GitFixture, GitHttpServer, HttpAuth};
-use fluxrs_e2e::{TestCluster, apply_manifests, install_crds, parse_documents, shared};
+use fluxrs_e2e::{apply_manifests, parse_documents};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::{Client, Resource};
-use tokio::sync::OnceCell;
-
-struct Controllers {
-    source: std::sync::Mutex<ControllerProcess>,
-    kustomize: std::sync::Mutex<ControllerProcess>,
-}
-
-async fn controllers(cluster: &'static TestCluster) -> &'static Controllers {
-    static RUNNING: OnceCell<Controllers> = OnceCell::const_new();
-    RUNNING
-        .get_or_init(|| async move {
-            let client = cluster.client().await.expect("client");
-            install_crds(&client).await.expect("CRDs installed");
-            let port = fluxrs_e2e::controller::free_port().expect("free loopback port");
-            let source_binary =
-                workspace_binary("source-controller").expect("source-controller binary");
-            let source =
-                ControllerProcess::start(cluster, "source-controller", &source_binary, |dir| {
-                    fluxrs_e2e::controller::source_controller_args(&dir.join("storage"), port)
-                })
-                .expect("source-controller starts");
-            let kustomize_binary = std::path::Path::new(env!("CARGO_BIN_EXE_kustomize-controller"));
-            let kustomize =
-                ControllerProcess::start(cluster, "kustomize-controller", kustomize_binary, |_| {
-                    vec![
-                        "--metrics-addr=0".into(),
-                        "--health-addr=0".into(),
-                        "--log-encoding=console".into(),
-                    ]
-                })
-                .expect("kustomize-controller starts");
-            Controllers {
-                source: std::sync::Mutex::new(source),
-                kustomize: std::sync::Mutex::new(kustomize),
-            }
-        })
-        .await
-}
-
-fn logs(running: &Controllers) -> String {
-    let tail = |p: &std::sync::Mutex<ControllerProcess>| {
-        let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
-        let state = p
-            .check_running()
-            .map(|_| "running".to_string())
-            .unwrap_or_else(|e| e.to_string());
-        format!("{state}\n{}", p.log_tail())
-    };
-    format!(
-        "source-controller: {}\n\nkustomize-controller: {}",
-        tail(&running.source),
-        tail(&running.kustomize)
-    )
-}
-
-async fn setup() -> Result<(Client, String, &'static Controllers)> {
-    let cluster = shared();
-    let running = controllers(cluster).await;
-    let client = cluster.client().await?;
-    let namespace = cluster.create_namespace(&client, "ks").await?;
-    Ok((client, namespace, running))
-}
-
-async fn wait_for<K, F>(
-    api: &Api<K>,
-    name: &str,
-    running: &Controllers,
-    what: &str,
-    timeout: Duration,
-    mut check: F,
-) -> Result<Option<K>>
-where
-    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    F: FnMut(Option<&K>) -> bool,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let obj = api.get_opt(name).await?;
-        if check(obj.as_ref()) {
-            return Ok(obj);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "timed out waiting for {name} to be {what}; last state: {obj:#?}\n{}",
-                logs(running)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-fn ready(obj: Option<&Kustomization>) -> Option<(String, String, String)> {
-    let c = obj?
-        .status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "Ready")?;
-    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-async fn request(
-    api: &Api<impl Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug>,
-    name: &str,
-    token: &str,
-) -> Result<()> {
-    let patch = serde_json::json!({ "metadata": { "annotations": { "reconcile.fluxcd.io/requestedAt": token } } });
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    Ok(())
-}
+use support::{config_map, flux_objects, ready, request, setup, wait_for};
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -149,22 +38,9 @@ spec:
         image: nginx:1.27
 ";
 
-fn config_map(name: &str, value: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n"
-    )
-}
-
-fn flux_objects(namespace: &str, url: &str, extra_spec: &str) -> String {
-    format!(
-        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: app\n  namespace: {namespace}\nspec:\n  interval: 10m\n  url: {url}\n  ref:\n    branch: main\n---\n\
-         apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: app\n  namespace: {namespace}\nspec:\n  interval: 10m\n  path: ./deploy\n  prune: true\n  targetNamespace: {namespace}\n  sourceRef:\n    kind: GitRepository\n    name: app\n{extra_spec}"
-    )
-}
-
 #[tokio::test]
 async fn the_gitops_loop() -> Result<()> {
-    let (client, namespace, running) = setup().await?;
+    let (client, namespace, running) = setup("ks").await?;
     let repo = GitFixture::new("app")?;
     repo.write("deploy/web.yaml", DEPLOYMENT)?;
     repo.write("deploy/settings.yaml", &config_map("settings", "one"))?;
@@ -361,7 +237,7 @@ async fn the_gitops_loop() -> Result<()> {
 
 #[tokio::test]
 async fn post_build_substitution_and_missing_sources() -> Result<()> {
-    let (client, namespace, running) = setup().await?;
+    let (client, namespace, running) = setup("ks").await?;
     let repo = GitFixture::new("app")?;
     repo.write(
         "deploy/settings.yaml",

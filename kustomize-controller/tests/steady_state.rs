@@ -1,7 +1,8 @@
 //! kustomize-controller behaviour beyond the core loop, with both controllers
 //! as real processes: no-op reconciles that cost almost no API requests while
 //! drift is still corrected, the prune guard, impersonation bounded by RBAC,
-//! and applying through a kubeconfig Secret.
+//! applying through a kubeconfig Secret, and SOPS-encrypted generator inputs
+//! decrypted with the controller-wide `--sops-age-secret`.
 
 mod support;
 
@@ -16,7 +17,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use support::{
-    api_requests, config_map, flux_objects, ready, reconcile_now, request, setup, wait_for,
+    GLOBAL_AGE_SECRET, api_requests, config_map, flux_objects, ready, reconcile_now, request,
+    setup, wait_for,
 };
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
@@ -439,5 +441,77 @@ async fn applies_through_a_kubeconfig_secret() -> Result<()> {
             .map(String::as_str),
         Some("remote")
     );
+    Ok(())
+}
+
+fn sops_fixture(name: &str) -> Result<Vec<u8>> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sops")
+        .join(name);
+    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+#[tokio::test]
+async fn encrypted_generator_inputs_are_decrypted_with_the_controller_wide_key() -> Result<()> {
+    let (client, namespace, running) = setup("sops-global").await?;
+    let key = String::from_utf8(sops_fixture("keys/throwaway-test-1.agekey")?)?;
+    let global = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata:\n  name: {GLOBAL_AGE_SECRET}\n  namespace: flux-system\n\
+         stringData:\n  identity.agekey: |\n{}\n",
+        key.lines()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    apply_manifests(&client, &parse_documents(&global)?).await?;
+    let repo = GitFixture::new("sops-global")?;
+    repo.write(
+        "deploy/kustomization.yaml",
+        "secretGenerator:\n- name: app\n  envs:\n  - app.env\n  options:\n    disableNameSuffixHash: true\n",
+    )?;
+    repo.write(
+        "deploy/app.env",
+        &String::from_utf8(sops_fixture("app.enc.env")?)?,
+    )?;
+    let commit = repo.commit("encrypted env")?;
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    apply_manifests(
+        &client,
+        &parse_documents(&flux_objects(
+            &namespace,
+            &server.url(&repo.bare_name()),
+            "  decryption:\n    provider: sops\n",
+        ))?,
+    )
+    .await?;
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    let revision = format!("main@sha1:{commit}");
+    wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "Ready",
+        Duration::from_secs(120),
+        |k| is_ready_at(k, &revision),
+    )
+    .await?;
+    let secret = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), &namespace)
+        .get("app")
+        .await?;
+    let expected = String::from_utf8(sops_fixture("expected/app.env")?)?;
+    let data = secret.data.unwrap_or_default();
+    for line in expected
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (name, value) = line.split_once('=').context("KEY=value")?;
+        assert_eq!(
+            data.get(name)
+                .map(|v| String::from_utf8_lossy(&v.0).into_owned()),
+            Some(value.to_string()),
+            "{name}"
+        );
+    }
     Ok(())
 }

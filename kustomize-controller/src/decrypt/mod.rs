@@ -27,6 +27,7 @@
 
 mod keys;
 mod sops;
+mod sources;
 mod tree;
 
 use base64::Engine;
@@ -34,6 +35,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 pub use keys::{AGE_KEY_EXTENSION, Keys, PGP_KEY_EXTENSION};
+pub use sources::decrypt_generator_sources;
 
 use crate::substitute::object_ref;
 use tree::{Entry, Node};
@@ -88,6 +90,14 @@ pub enum DecryptError {
         format: &'static str,
         /// The parser's message.
         message: String,
+    },
+    /// A `secretGenerator` input file failed to decrypt.
+    #[error("failed to decrypt generator input '{path}': {reason}")]
+    Source {
+        /// The file, relative to the artifact root.
+        path: String,
+        /// Why.
+        reason: Box<DecryptError>,
     },
     /// The `sops` metadata is malformed.
     #[error("invalid sops metadata: {0}")]

@@ -417,3 +417,62 @@ fn errors_never_carry_plaintext() {
         }
     }
 }
+
+#[test]
+fn generator_inputs_are_decrypted_through_bases_and_confined_to_the_root() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().join("artifact");
+    std::fs::write(scratch.path().join("outside.env"), fixture("app.enc.env")).unwrap();
+    let write = |path: &str, data: &[u8]| {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    };
+    write(
+        "overlay/kustomization.yaml",
+        b"resources:\n- ../base\nsecretGenerator:\n- name: blob\n  files:\n  - data.bin=blob.enc\n",
+    );
+    write("overlay/blob.enc", &fixture("blob.enc.json"));
+    write(
+        "base/kustomization.yaml",
+        b"secretGenerator:\n- name: app\n  envs:\n  - app.secret\n",
+    );
+    write("base/app.secret", &fixture("app.enc.env"));
+    write("base/plain.txt", b"left alone\n");
+
+    decrypt_generator_sources(&root, &root.join("overlay"), &test_key()).unwrap();
+    let read = |path: &str| std::fs::read(root.join(path)).unwrap();
+    assert_eq!(read("base/app.secret"), fixture("expected/app.env"));
+    assert_eq!(read("overlay/blob.enc"), fixture("expected/blob.bin"));
+
+    write(
+        "escape/kustomization.yaml",
+        b"secretGenerator:\n- name: x\n  files:\n  - ../../outside.env\n",
+    );
+    let err = decrypt_generator_sources(&root, &root.join("escape"), &test_key())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'../../outside.env' leaves the artifact"),
+        "{err}"
+    );
+}
+
+#[test]
+fn generator_input_errors_name_the_file() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(
+        root.path().join("kustomization.yaml"),
+        b"secretGenerator:\n- name: app\n  envs:\n  - app.env\n",
+    )
+    .unwrap();
+    std::fs::write(root.path().join("app.env"), fixture("app.enc.env")).unwrap();
+    let empty = Keys::from_secret_data("ns/none", &BTreeMap::new()).unwrap();
+    let err = decrypt_generator_sources(root.path(), root.path(), &empty)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("failed to decrypt generator input 'app.env'"),
+        "{err}"
+    );
+}

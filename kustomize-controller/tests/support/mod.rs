@@ -16,6 +16,10 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, Resource};
 use tokio::sync::OnceCell;
 
+/// The `--sops-age-secret` of the test kustomize-controller (in
+/// `flux-system`).
+pub const GLOBAL_AGE_SECRET: &str = "sops-age-global";
+
 /// The two controller processes of this test binary.
 pub struct Controllers {
     source: std::sync::Mutex<ControllerProcess>,
@@ -24,7 +28,8 @@ pub struct Controllers {
     pub metrics_port: u16,
 }
 
-async fn controllers(cluster: &'static TestCluster) -> &'static Controllers {
+/// Starts both controllers once per test binary.
+pub async fn controllers(cluster: &'static TestCluster) -> &'static Controllers {
     static RUNNING: OnceCell<Controllers> = OnceCell::const_new();
     RUNNING
         .get_or_init(|| async move {
@@ -47,6 +52,7 @@ async fn controllers(cluster: &'static TestCluster) -> &'static Controllers {
                         "--health-addr=0".into(),
                         "--log-encoding=console".into(),
                         "--requeue-dependency=2s".into(),
+                        format!("--sops-age-secret={GLOBAL_AGE_SECRET}"),
                     ]
                 })
                 .expect("kustomize-controller starts");
