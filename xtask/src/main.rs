@@ -47,13 +47,21 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Run benchmarks (`source`) and print the Markdown for docs/BENCHMARKS.md.
+    /// Run benchmarks (`source`, `kustomize`) and print the Markdown for
+    /// docs/BENCHMARKS.md.
     Bench {
-        /// The suite to run: `source`.
+        /// The suite to run: `source` or `kustomize`.
         suite: String,
         /// Repetitions of each measurement (the median is reported).
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// kustomize: app counts of the flux-benchmark runs (the first one
+        /// also runs the steady-state windows).
+        #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+        apps: Vec<usize>,
+        /// kustomize: minutes of each steady-state window.
+        #[arg(long, default_value_t = 10)]
+        steady_minutes: u64,
     },
 }
 
@@ -63,7 +71,20 @@ fn main() -> Result<()> {
         Command::Test { cargo_args } => test::run(&workspace_root(), &cargo_args),
         Command::Demo { once } => demo::run(&workspace_root(), once),
         Command::MergeKeys { check } => merge_keys::run(&workspace_root(), check),
-        Command::Bench { suite, runs } => bench::run(&workspace_root(), &suite, runs),
+        Command::Bench {
+            suite,
+            runs,
+            apps,
+            steady_minutes,
+        } => bench::run(
+            &workspace_root(),
+            &suite,
+            runs,
+            &bench::KustomizeOptions {
+                apps,
+                steady_minutes,
+            },
+        ),
     }
 }
 
