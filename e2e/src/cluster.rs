@@ -382,7 +382,8 @@ fn apiserver_args(layout: &Layout, ports: &Ports) -> Vec<String> {
         format!("--service-account-key-file={}", path(&pki.sa_pub)),
         format!("--service-account-signing-key-file={}", path(&pki.sa_key)),
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-        "--service-cluster-ip-range=10.0.0.0/24".into(),
+        // Room for thousands of Services (the kustomize benchmark creates 1,500).
+        "--service-cluster-ip-range=10.0.0.0/16".into(),
         "--authorization-mode=RBAC".into(),
         "--enable-priority-and-fairness=false".into(),
         "--allow-privileged=true".into(),

@@ -8,6 +8,7 @@ pub mod controller;
 pub mod decrypt;
 pub mod flags;
 pub mod health;
+pub mod history;
 pub mod inventory;
 pub mod ordering;
 pub mod prune_guard;

@@ -29,6 +29,7 @@ use crate::apply::{Action, Applier, Discovery, label};
 use crate::build::{build, resolve_path};
 use crate::decrypt::{self, Keys};
 use crate::health::{Health, health};
+use crate::history;
 use crate::inventory::{ObjectId, inventory, stale};
 use crate::prune_guard;
 use crate::steady_state::{InputDigest, Record, SteadyState};
@@ -165,7 +166,8 @@ async fn apply(obj: &Kustomization, ctx: &Context) -> Result<Next, ReconcileErro
     let generation = obj.metadata.generation;
     let mut status = obj.status.clone().unwrap_or_default();
     let mut conditions = status.conditions.take().unwrap_or_default();
-    let run = run(obj, ctx, &mut status).await;
+    let mut manifests = None;
+    let run = run(obj, ctx, &mut status, &mut manifests).await;
     let outcome = match &run {
         Ok(applied) => {
             let message = format!("Applied revision: {}", applied.revision);
@@ -199,6 +201,9 @@ async fn apply(obj: &Kustomization, ctx: &Context) -> Result<Next, ReconcileErro
             Err(failure.error.clone())
         }
     };
+    if let Some(digest) = &manifests {
+        record_history(&mut status, digest, &run, started);
+    }
     let disposition = Disposition::of(&outcome);
     disposition.summarize(
         generation,
@@ -225,6 +230,40 @@ async fn apply(obj: &Kustomization, ctx: &Context) -> Result<Next, ReconcileErro
         });
     record_events(obj, &ctx.events, &run, failure_event.as_ref(), started).await;
     outcome
+}
+
+fn record_history(
+    status: &mut KustomizationStatus,
+    digest: &str,
+    run: &Result<Applied, Failure>,
+    started: Instant,
+) {
+    let reason = match run {
+        Ok(_) => reasons::RECONCILIATION_SUCCEEDED,
+        Err(failure) => failure.error.reason(),
+    };
+    let mut metadata = BTreeMap::new();
+    if let Some(revision) = &status.last_attempted_revision {
+        metadata.insert("revision".to_string(), revision.clone());
+    }
+    if let Ok(Applied {
+        origin_revision: Some(origin),
+        ..
+    }) = run
+    {
+        metadata.insert("originRevision".to_string(), origin.clone());
+    }
+    let attempt = history::Attempt {
+        digest,
+        status: reason,
+        duration: started.elapsed(),
+        metadata,
+    };
+    history::upsert(
+        status.history.get_or_insert_with(Vec::new),
+        attempt,
+        k8s_openapi::jiff::Timestamp::now(),
+    );
 }
 
 /// Whether `status` is what the object already has (a no-op reconcile then
@@ -429,10 +468,13 @@ struct Inputs {
     digest: String,
 }
 
+/// Runs the reconcile steps; `manifests` receives the digest of the built
+/// manifests once they are built (for `status.history`).
 async fn run(
     obj: &Kustomization,
     ctx: &Context,
     status: &mut KustomizationStatus,
+    manifests: &mut Option<String>,
 ) -> Result<Applied, Failure> {
     let source = source_artifact(obj, ctx).await?;
     check_dependencies(obj, ctx).await?;
@@ -465,6 +507,7 @@ async fn run(
     ctx.steady.forget(&uid);
     let objects = fetch_and_build(obj, ctx, &source, inputs.keys).await?;
     let mut objects = substitute(obj, objects, inputs.vars, ctx.strict_substitutions).await?;
+    *manifests = Some(history::digest(&objects));
     let name = obj.name_any();
     let namespace = obj.namespace().unwrap_or_default();
     label(&mut objects, &name, &namespace);

@@ -226,9 +226,33 @@ async fn prune_guard_blocks_mass_deletion_until_approved() -> Result<()> {
     );
     let entries = blocked
         .status
-        .and_then(|s| s.inventory)
+        .as_ref()
+        .and_then(|s| s.inventory.as_ref())
         .map(|i| i.entries.len());
     assert_eq!(entries, Some(4), "blocked objects stay in the inventory");
+    let history = blocked
+        .status
+        .as_ref()
+        .and_then(|s| s.history.clone())
+        .unwrap_or_default();
+    let outcomes: Vec<(&str, Option<&str>)> = history
+        .iter()
+        .map(|s| {
+            let revision = s.metadata.as_ref().and_then(|m| m.get("revision"));
+            (
+                s.last_reconciled_status.as_str(),
+                revision.map(String::as_str),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("PruneBlocked", Some(second_revision.as_str())),
+            ("ReconciliationSucceeded", Some(revision.as_str())),
+        ],
+        "status.history, newest first"
+    );
 
     // Approving this revision with the CLI lets the prune through.
     let fluxrs = fluxrs_e2e::controller::workspace_binary("fluxrs")?;
