@@ -7,7 +7,8 @@
 //! event API is accepted; the github and gitlab Providers list and set
 //! commit statuses with the forge's exact requests, only for the events
 //! upstream sends them; Receivers annotate their resources on correctly
-//! signed calls and touch nothing on bad ones.
+//! signed calls and touch nothing on bad ones; CEL resource filters pick
+//! the resources a call annotates, and an invalid one stalls the Receiver.
 
 mod common;
 
@@ -733,9 +734,11 @@ async fn ready_path(
 }
 
 async fn requested_at(client: &Client, namespace: &str) -> Result<Option<String>> {
-    let repo: GitRepository = Api::namespaced(client.clone(), namespace)
-        .get("podinfo")
-        .await?;
+    requested_at_of(client, namespace, "podinfo").await
+}
+
+async fn requested_at_of(client: &Client, namespace: &str, name: &str) -> Result<Option<String>> {
+    let repo: GitRepository = Api::namespaced(client.clone(), namespace).get(name).await?;
     Ok(repo
         .annotations()
         .get("reconcile.fluxcd.io/requestedAt")
@@ -868,5 +871,107 @@ async fn github_receiver_checks_signature_and_event_type() -> Result<()> {
     let push = call("push", sign("github-secret", body)?).await?;
     assert_eq!(push.status().as_u16(), 200);
     assert!(requested_at(&client, &namespace).await?.is_some());
+    Ok(())
+}
+
+/// A GitRepository labelled `app: web`, for wildcard Receiver entries.
+fn labelled_git_repository(namespace: &str, name: &str) -> String {
+    git_repository(namespace, name).replacen(
+        &format!("  name: {name}\n"),
+        &format!("  name: {name}\n  labels:\n    app: web\n"),
+        1,
+    )
+}
+
+#[tokio::test]
+async fn resource_filters_choose_the_annotated_resources() -> Result<()> {
+    let (client, namespace, running) = setup("receiver-cel").await?;
+    for name in ["podinfo", "skipped"] {
+        apply(&client, &labelled_git_repository(&namespace, name)).await?;
+    }
+    apply(
+        &client,
+        &secret(&namespace, "webhook-token", &[("token", "cel-token")]),
+    )
+    .await?;
+    let manifest = format!(
+        r#"apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata:
+  name: filtered
+  namespace: {namespace}
+spec:
+  type: generic
+  resourceFilter: "req.ref == 'refs/heads/main'"
+  resources:
+    - kind: GitRepository
+      name: "*"
+      matchLabels:
+        app: web
+      filter: "res.metadata.name != 'skipped' && res.kind == 'GitRepository'"
+  secretRef:
+    name: webhook-token
+"#
+    );
+    apply(&client, &manifest).await?;
+    let path = ready_path(&client, &namespace, "filtered", running).await?;
+    let http = http()?;
+    let url = format!("http://127.0.0.1:{}{path}", running.ports.receiver);
+
+    let dev = http
+        .post(&url)
+        .json_body(&json!({"ref": "refs/heads/dev"}))?
+        .send()
+        .await?;
+    assert_eq!(dev.status().as_u16(), 200);
+    assert_eq!(
+        requested_at(&client, &namespace).await?,
+        None,
+        "filtered out by ref"
+    );
+
+    let not_json = http.post(&url).body("ref=main").send().await?;
+    assert_eq!(
+        not_json.status().as_u16(),
+        500,
+        "req.ref missing from an empty req"
+    );
+    assert_eq!(requested_at(&client, &namespace).await?, None);
+
+    let main = http
+        .post(&url)
+        .json_body(&json!({"ref": "refs/heads/main"}))?
+        .send()
+        .await?;
+    assert_eq!(main.status().as_u16(), 200);
+    assert!(requested_at(&client, &namespace).await?.is_some());
+    assert_eq!(
+        requested_at_of(&client, &namespace, "skipped").await?,
+        None,
+        "refused by the entry's filter"
+    );
+
+    let invalid = manifest.replace("req.ref == 'refs/heads/main'", "req.ref == ");
+    apply(&client, &invalid).await?;
+    let api: Api<Receiver> = Api::namespaced(client.clone(), &namespace);
+    let stalled = common::eventually("Receiver stalled on invalid CEL", logs(running), || {
+        let api = api.clone();
+        async move {
+            let receiver = api.get("filtered").await?;
+            let stalled = receiver
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|c| c.type_ == "Stalled" && c.status == "True");
+            Ok(stalled)
+        }
+    })
+    .await?;
+    assert_eq!(stalled.reason, "InvalidCELExpression");
+    assert_eq!(
+        stalled.message,
+        "invalid CEL expression in spec.resourceFilter: syntax error at line 1, column 12: unexpected end of expression"
+    );
     Ok(())
 }

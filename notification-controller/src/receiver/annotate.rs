@@ -5,10 +5,12 @@
 //! Receiver's by default). Each gets `reconcile.fluxcd.io/requestedAt` set
 //! by a merge patch to the current time in Go's `time.Time.String()` format,
 //! as upstream receivers write it. Kinds without a default API version
-//! (spec §6) must name one.
+//! (spec §6) must name one. With CEL filters ([`super::filter`]), each
+//! object is read first and annotated only if the filters accept it.
 
 use fluxrs_api::meta::RECONCILE_REQUEST_ANNOTATION;
 use fluxrs_api::notification::{FluxKind, Receiver, ReceiverResource};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
@@ -16,6 +18,7 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
+use super::filter::CallFilter;
 use crate::matching::kind_name;
 
 /// The `apiVersion` used for a kind when the resource entry names none.
@@ -37,23 +40,35 @@ pub fn go_time_string(now: Timestamp) -> String {
     now.strftime("%Y-%m-%d %H:%M:%S%.f +0000 UTC").to_string()
 }
 
-/// Annotates every resource of `receiver`; returns the failures (one
-/// message per resource entry that could not be fully handled).
+/// The filters of one call and the index of the resource entry being
+/// handled, which selects its `spec.resources[].filter`.
+#[derive(Clone, Copy)]
+struct EntryFilter<'a> {
+    filter: &'a CallFilter,
+    entry: usize,
+}
+
+/// Annotates every resource of `receiver` that `filter` (if any) accepts;
+/// returns the failures (one message per resource entry that could not be
+/// fully handled).
 pub async fn request_reconciliation(
     client: &Client,
     receiver: &Receiver,
     no_cross_namespace_refs: bool,
+    filter: Option<&CallFilter>,
 ) -> Vec<String> {
     let token = go_time_string(Timestamp::now());
     let receiver_namespace = receiver.namespace().unwrap_or_default();
     let mut failures = Vec::new();
-    for resource in &receiver.spec.resources {
+    for (entry, resource) in receiver.spec.resources.iter().enumerate() {
+        let filter = filter.map(|filter| EntryFilter { filter, entry });
         if let Err(message) = annotate_entry(
             client,
             resource,
             &receiver_namespace,
             no_cross_namespace_refs,
             &token,
+            filter,
         )
         .await
         {
@@ -70,6 +85,7 @@ async fn annotate_entry(
     receiver_namespace: &str,
     no_cross_namespace_refs: bool,
     token: &str,
+    filter: Option<EntryFilter<'_>>,
 ) -> Result<(), String> {
     let reference = &entry.object;
     let kind = kind_name(reference.kind);
@@ -111,12 +127,50 @@ async fn annotate_entry(
             warn!(%kind, %namespace, %selector, "no resources found with matching labels");
         }
         for object in objects.items {
-            annotate(&api, &resource, &object.name_any(), namespace, token).await?;
+            if accepted(filter, &resource, &object.metadata)? {
+                annotate(&api, &resource, &object.name_any(), namespace, token).await?;
+            }
         }
         Ok(())
     } else {
+        if filter.is_some() {
+            let object = api.get_metadata(&reference.name).await.map_err(|e| {
+                format!(
+                    "unable to read {kind} '{namespace}/{}': {e}",
+                    reference.name
+                )
+            })?;
+            if !accepted(filter, &resource, &object.metadata)? {
+                return Ok(());
+            }
+        }
         annotate(&api, &resource, &reference.name, namespace, token).await
     }
+}
+
+/// Whether the filters accept the object with `metadata`; `res` is its
+/// `apiVersion`, `kind` and `metadata`, as upstream passes a
+/// `PartialObjectMetadata`.
+fn accepted(
+    filter: Option<EntryFilter<'_>>,
+    resource: &ApiResource,
+    metadata: &ObjectMeta,
+) -> Result<bool, String> {
+    let Some(EntryFilter { filter, entry }) = filter else {
+        return Ok(true);
+    };
+    let res = json!({
+        "apiVersion": resource.api_version,
+        "kind": resource.kind,
+        "metadata": metadata,
+    });
+    let accepted = filter.accepts(entry, &res).map_err(|e| e.to_string())?;
+    if !accepted {
+        let name = metadata.name.as_deref().unwrap_or_default();
+        let namespace = metadata.namespace.as_deref().unwrap_or_default();
+        info!(kind = %resource.kind, %namespace, %name, "resource not annotated because the CEL filter returned false");
+    }
+    Ok(accepted)
 }
 
 async fn annotate(

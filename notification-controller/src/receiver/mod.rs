@@ -11,13 +11,15 @@
 //! | token Secret unreadable | 500 |
 //! | signature or token wrong | 401, nothing annotated |
 //! | malformed payload, event not accepted | 400, nothing annotated |
-//! | every resource annotated | 200 |
-//! | some annotation failed | 500 |
+//! | CEL filters set and a JSON body that does not parse | 400, nothing annotated |
+//! | every resource the CEL filters accept annotated | 200 |
+//! | some annotation or filter evaluation failed | 500 |
 //!
 //! Upstream answers 400 for a bad signature too; flux-rs separates "who are
 //! you" (401) from "what is this" (400).
 
 mod annotate;
+pub mod filter;
 mod gcr;
 pub mod validate;
 
@@ -142,10 +144,24 @@ async fn handle(
             validate::Rejection::BadRequest(_) => StatusCode::BAD_REQUEST,
         };
     }
+    let filter = match filter::CallFilter::new(&receiver.spec, &headers, &body) {
+        Ok(filter) => filter,
+        Err(error) => {
+            warn!(receiver = %name, %namespace, %error, "unable to filter resources");
+            return match error {
+                filter::FilterError::Body(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+        }
+    };
     info!(receiver = %name, %namespace, "handling webhook");
-    let failures =
-        annotate::request_reconciliation(&server.client, &receiver, server.no_cross_namespace_refs)
-            .await;
+    let failures = annotate::request_reconciliation(
+        &server.client,
+        &receiver,
+        server.no_cross_namespace_refs,
+        filter.as_ref(),
+    )
+    .await;
     if failures.is_empty() {
         StatusCode::OK
     } else {

@@ -3,11 +3,12 @@
 //! `status.webhookPath` is `/hook/<sha256(token+name+namespace)>` and Ready
 //! says `Receiver initialized for path: <path>` (reason `Succeeded`). A
 //! missing Secret or token is `TokenNotFound` (retried with backoff: the
-//! Secret may come later). What flux-rs cannot serve stalls the Receiver
-//! with `ValidationFailed`, so calls get 503 and the reason is on the
-//! object instead of requests being accepted with checks skipped:
-//! `generic-oidc` Receivers and CEL filters (`spec.resourceFilter`,
-//! `spec.resources[].filter`).
+//! Secret may come later). An invalid CEL filter (`spec.resourceFilter`,
+//! `spec.resources[].filter`) stalls the Receiver with
+//! `InvalidCELExpression` and the compiler's message. What flux-rs cannot
+//! serve, `generic-oidc` Receivers, stalls it with `ValidationFailed`, so
+//! calls get 503 and the reason is on the object instead of requests being
+//! accepted with checks skipped.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use fluxrs_runtime::status::apply_status;
 use fluxrs_runtime::status::finalizer::{Step, with_finalizer};
 use kube::{Client, ResourceExt};
 
+use crate::receiver::filter::Filters;
 use crate::receiver::{ReceiverSecret, webhook_path};
 
 /// Ready reason when the token cannot be read.
@@ -99,12 +101,9 @@ async fn webhook(obj: &Receiver, ctx: &Context) -> Result<String, ReconcileError
             "generic-oidc receivers are not supported by flux-rs",
         ));
     }
-    if spec.resource_filter.is_some() || spec.resources.iter().any(|r| r.filter.is_some()) {
-        return Err(ReconcileError::stalled(
-            VALIDATION_FAILED,
-            "CEL filters are not supported by flux-rs: remove spec.resourceFilter and spec.resources[].filter",
-        ));
-    }
+    Filters::compile(spec).map_err(|error| {
+        ReconcileError::stalled(reasons::INVALID_CEL_EXPRESSION, error.to_string())
+    })?;
     let namespace = obj.namespace().unwrap_or_default();
     let secret = spec
         .secret_ref
