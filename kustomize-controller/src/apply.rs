@@ -7,7 +7,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy,
+};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope, pinned_kind};
 use kube::{Client, ResourceExt};
@@ -142,6 +144,69 @@ pub struct Applier<'a> {
     pub wait_timeout: Duration,
 }
 
+/// Server-side dry-run results by object, from validation.
+pub type DryRuns = HashMap<ObjectId, DynamicObject>;
+
+/// Live objects carrying one owner's labels, listed once per kind and
+/// namespace: one LIST instead of a GET per object when comparing a large set
+/// with the cluster.
+#[derive(Default)]
+struct LiveObjects {
+    listed: HashMap<(String, String, String), HashMap<String, DynamicObject>>,
+}
+
+impl LiveObjects {
+    /// The live `object` (which must exist), from the per-kind list, else a GET
+    /// (an existing object without our labels yet).
+    async fn get(
+        &mut self,
+        api: &Api<DynamicObject>,
+        object: &Value,
+        id: &ObjectId,
+    ) -> Result<Option<DynamicObject>, ApplyError> {
+        let owner = (
+            label_value(object, NAME_LABEL),
+            label_value(object, NAMESPACE_LABEL),
+        );
+        if let (Some(name), Some(namespace)) = owner {
+            let key = (
+                format!("{}/{}", id.group, id.kind),
+                id.namespace.clone(),
+                format!("{name}/{namespace}"),
+            );
+            if !self.listed.contains_key(&key) {
+                let selector = format!("{NAME_LABEL}={name},{NAMESPACE_LABEL}={namespace}");
+                let listed = api
+                    .list(&ListParams::default().labels(&selector))
+                    .await
+                    .map_err(|e| {
+                        ApplyError::Apply(format!("{}: {}", id.display(), api_message(&e)))
+                    })?;
+                let by_name = listed
+                    .items
+                    .into_iter()
+                    .filter_map(|o| Some((o.metadata.name.clone()?, o)))
+                    .collect();
+                self.listed.insert(key.clone(), by_name);
+            }
+            if let Some(found) = self.listed.get_mut(&key).and_then(|m| m.remove(&id.name)) {
+                return Ok(Some(found));
+            }
+        }
+        api.get_opt(&id.name)
+            .await
+            .map_err(|e| ApplyError::Apply(format!("{}: {}", id.display(), api_message(&e))))
+    }
+}
+
+/// A label's exact value (ownership labels are case-sensitive).
+fn label_value(object: &Value, key: &str) -> Option<String> {
+    object
+        .pointer(&format!("/metadata/labels/{}", key.replace('/', "~1")))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
 fn gvk_of(object: &Value) -> Result<GroupVersionKind, ApplyError> {
     let api_version = object
         .get("apiVersion")
@@ -248,8 +313,9 @@ impl Applier<'_> {
 
     /// Dry-runs every object; fails listing each refusal unless all pass.
     /// Objects whose kind or namespace the set itself creates cannot be checked
-    /// before those exist and are checked when applied.
-    pub async fn validate(&self, objects: &[Value]) -> Result<(), ApplyError> {
+    /// before those exist and are checked when applied. Returns the dry-run
+    /// results, which the apply reuses instead of asking again.
+    pub async fn validate(&self, objects: &[Value]) -> Result<DryRuns, ApplyError> {
         let namespaces: BTreeSet<&str> = objects
             .iter()
             .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Namespace"))
@@ -259,6 +325,7 @@ impl Applier<'_> {
             .iter()
             .any(|o| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"));
         let mut refusals = Vec::new();
+        let mut dry_runs = DryRuns::new();
         for object in objects {
             let Some(api) = self.api(object).await? else {
                 if !defines_crds {
@@ -269,27 +336,34 @@ impl Applier<'_> {
                 }
                 continue;
             };
-            if let Err(error) = self.server_side_apply(&api, object, true).await {
-                let namespace = object
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let missing_namespace = matches!(&error, kube::Error::Api(s) if s.code == 404)
-                    && namespaces.contains(namespace);
-                let immutable = is_immutable_error(&error)
-                    && (self.force
-                        || policy(object, FORCE_ANNOTATION).as_deref() == Some("enabled"));
-                if !missing_namespace && !immutable {
-                    refusals.push(format!(
-                        "{} dry-run failed: {}",
-                        display(object),
-                        api_message(&error)
-                    ));
+            match self.server_side_apply(&api, object, true).await {
+                Ok(planned) => {
+                    if let Some((id, _)) = ObjectId::of(object) {
+                        dry_runs.insert(id, planned);
+                    }
+                }
+                Err(error) => {
+                    let namespace = object
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    let missing_namespace = matches!(&error, kube::Error::Api(s) if s.code == 404)
+                        && namespaces.contains(namespace);
+                    let immutable = is_immutable_error(&error)
+                        && (self.force
+                            || policy(object, FORCE_ANNOTATION).as_deref() == Some("enabled"));
+                    if !missing_namespace && !immutable {
+                        refusals.push(format!(
+                            "{} dry-run failed: {}",
+                            display(object),
+                            api_message(&error)
+                        ));
+                    }
                 }
             }
         }
         if refusals.is_empty() {
-            Ok(())
+            Ok(dry_runs)
         } else {
             Err(ApplyError::Validation(refusals.join("\n")))
         }
@@ -298,12 +372,14 @@ impl Applier<'_> {
     /// Applies `objects` in stages and returns what happened to each.
     pub async fn apply_all(&self, mut objects: Vec<Value>) -> Result<Vec<Change>, ApplyError> {
         sort_for_apply(&mut objects);
-        self.validate(&objects).await?;
+        let mut dry_runs = self.validate(&objects).await?;
+        let mut live = LiveObjects::default();
         let mut changes = Vec::with_capacity(objects.len());
         for wanted in [Stage::Definitions, Stage::Classes, Stage::Rest] {
             let staged: Vec<&Value> = objects.iter().filter(|o| stage(o) == wanted).collect();
             for object in &staged {
-                changes.push(self.apply_one(object).await?);
+                let planned = ObjectId::of(object).and_then(|(id, _)| dry_runs.remove(&id));
+                changes.push(self.apply_one(object, planned, &mut live).await?);
             }
             if wanted == Stage::Definitions && !staged.is_empty() {
                 self.wait_ready(&staged).await?;
@@ -312,7 +388,15 @@ impl Applier<'_> {
         Ok(changes)
     }
 
-    async fn apply_one(&self, object: &Value) -> Result<Change, ApplyError> {
+    /// Applies one object. `planned` is its dry run from validation, if it
+    /// could be validated then; an empty `resourceVersion` there means the
+    /// object does not exist yet.
+    async fn apply_one(
+        &self,
+        object: &Value,
+        planned: Option<DynamicObject>,
+        live_objects: &mut LiveObjects,
+    ) -> Result<Change, ApplyError> {
         let (id, version) = ObjectId::of(object)
             .ok_or_else(|| ApplyError::Validation(format!("object without identity: {object}")))?;
         let skipped = |live: Option<&DynamicObject>| Change {
@@ -332,59 +416,44 @@ impl Applier<'_> {
                 id.display()
             ))
         })?;
-        let live = api
-            .get_opt(&id.name)
-            .await
-            .map_err(|e| ApplyError::Apply(format!("{}: {}", id.display(), api_message(&e))))?;
+        let planned = match planned {
+            Some(planned) => planned,
+            None => match self.server_side_apply(&api, object, true).await {
+                Ok(planned) => planned,
+                Err(error)
+                    if is_immutable_error(&error)
+                        && (self.force
+                            || policy(object, FORCE_ANNOTATION).as_deref() == Some("enabled")) =>
+                {
+                    return self.recreate(&api, object, id, version).await;
+                }
+                Err(error) => {
+                    return Err(ApplyError::Apply(format!(
+                        "{} dry-run failed: {}",
+                        id.display(),
+                        api_message(&error)
+                    )));
+                }
+            },
+        };
+        let exists = planned
+            .metadata
+            .resource_version
+            .as_deref()
+            .is_some_and(|rv| !rv.is_empty());
+        let live = if exists {
+            live_objects.get(&api, object, &id).await?
+        } else {
+            None
+        };
         if live.is_some() && policy(object, SSA_ANNOTATION).as_deref() == Some("ifnotpresent") {
             return Ok(skipped(live.as_ref()));
         }
-        let dry_run = match self.server_side_apply(&api, object, true).await {
-            Ok(result) => result,
-            Err(error)
-                if is_immutable_error(&error)
-                    && (self.force
-                        || policy(object, FORCE_ANNOTATION).as_deref() == Some("enabled")) =>
-            {
-                info!(object = %id.display(), "recreating object with changed immutable fields");
-                let params = DeleteParams {
-                    propagation_policy: Some(PropagationPolicy::Background),
-                    ..DeleteParams::default()
-                };
-                api.delete(&id.name, &params).await.map_err(|e| {
-                    ApplyError::Apply(format!("{}: {}", id.display(), api_message(&e)))
-                })?;
-                self.wait_deleted(&api, &id).await?;
-                let created = self
-                    .server_side_apply(&api, object, false)
-                    .await
-                    .map_err(|e| {
-                        ApplyError::Apply(format!(
-                            "{} apply failed: {}",
-                            id.display(),
-                            api_message(&e)
-                        ))
-                    })?;
-                return Ok(Change {
-                    id,
-                    version,
-                    action: Action::Created,
-                    live: LiveVersion::of(&created),
-                });
-            }
-            Err(error) => {
-                return Err(ApplyError::Apply(format!(
-                    "{} dry-run failed: {}",
-                    id.display(),
-                    api_message(&error)
-                )));
-            }
-        };
         let action = match &live {
             None => Action::Created,
             Some(live) => {
                 let current = serde_json::to_value(live).unwrap_or_default();
-                let planned = serde_json::to_value(&dry_run).unwrap_or_default();
+                let planned = serde_json::to_value(&planned).unwrap_or_default();
                 if comparable(&current) == comparable(&planned) {
                     return Ok(Change {
                         id,
@@ -411,6 +480,41 @@ impl Applier<'_> {
             version,
             action,
             live: LiveVersion::of(&applied),
+        })
+    }
+
+    /// Deletes an object whose immutable fields changed and applies it anew.
+    async fn recreate(
+        &self,
+        api: &Api<DynamicObject>,
+        object: &Value,
+        id: ObjectId,
+        version: String,
+    ) -> Result<Change, ApplyError> {
+        info!(object = %id.display(), "recreating object with changed immutable fields");
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        api.delete(&id.name, &params)
+            .await
+            .map_err(|e| ApplyError::Apply(format!("{}: {}", id.display(), api_message(&e))))?;
+        self.wait_deleted(api, &id).await?;
+        let created = self
+            .server_side_apply(api, object, false)
+            .await
+            .map_err(|e| {
+                ApplyError::Apply(format!(
+                    "{} apply failed: {}",
+                    id.display(),
+                    api_message(&e)
+                ))
+            })?;
+        Ok(Change {
+            id,
+            version,
+            action: Action::Created,
+            live: LiveVersion::of(&created),
         })
     }
 

@@ -53,19 +53,21 @@ pub fn upsert(history: &mut Vec<Snapshot>, attempt: Attempt<'_>, now: Timestamp)
     let now = Time(Timestamp::from_second(now.as_second()).unwrap_or(now));
     let duration = format_duration(attempt.duration);
     let metadata = (!attempt.metadata.is_empty()).then_some(attempt.metadata);
-    match history
-        .iter_mut()
-        .find(|s| s.digest == attempt.digest && s.last_reconciled_status == attempt.status)
-    {
-        Some(entry) => {
+    let existing = history
+        .iter()
+        .position(|s| s.digest == attempt.digest && s.last_reconciled_status == attempt.status);
+    let entry = match existing {
+        Some(index) => {
+            let mut entry = history.remove(index);
             entry.last_reconciled = now;
             entry.last_reconciled_duration = duration;
             entry.total_reconciliations += 1;
             if metadata.is_some() {
                 entry.metadata = metadata;
             }
+            entry
         }
-        None => history.push(Snapshot {
+        None => Snapshot {
             digest: attempt.digest.to_string(),
             first_reconciled: now.clone(),
             last_reconciled: now,
@@ -73,9 +75,10 @@ pub fn upsert(history: &mut Vec<Snapshot>, attempt: Attempt<'_>, now: Timestamp)
             last_reconciled_status: attempt.status.to_string(),
             total_reconciliations: 1,
             metadata,
-        }),
-    }
-    history.sort_by_key(|s| std::cmp::Reverse(s.last_reconciled.0));
+        },
+    };
+    // The entry just touched is the newest, even within the same second.
+    history.insert(0, entry);
     history.truncate(MAX_ENTRIES);
 }
 
