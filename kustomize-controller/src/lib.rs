@@ -8,6 +8,7 @@ pub mod controller;
 pub mod decrypt;
 pub mod flags;
 pub mod health;
+pub mod health_exprs;
 pub mod history;
 pub mod inventory;
 pub mod ordering;

@@ -29,6 +29,7 @@ use crate::apply::{Action, Applier, Discovery, label};
 use crate::build::{build, resolve_path};
 use crate::decrypt::{self, Keys};
 use crate::health::{Health, health};
+use crate::health_exprs::{self, HealthExpr};
 use crate::history;
 use crate::inventory::{ObjectId, inventory, stale};
 use crate::prune_guard;
@@ -422,13 +423,25 @@ async fn source_artifact(obj: &Kustomization, ctx: &Context) -> Result<SourceArt
     }
 }
 
-async fn check_dependencies(obj: &Kustomization, ctx: &Context) -> Result<(), Failure> {
+/// Each dependency must be ready: by its `readyExpr` (CEL over `self` and
+/// `dep`) when set, else Ready=True at its current generation and, when it
+/// uses the same source, at the revision this Kustomization is about to apply.
+async fn check_dependencies(
+    obj: &Kustomization,
+    ctx: &Context,
+    source: &SourceArtifact,
+) -> Result<(), Failure> {
     let own_namespace = obj.namespace().unwrap_or_default();
     for dependency in obj.spec.depends_on.iter().flatten() {
         let namespace = dependency
             .namespace
             .clone()
             .unwrap_or_else(|| own_namespace.clone());
+        let ready_expr = dependency
+            .ready_expr
+            .as_deref()
+            .map(compile_ready_expr)
+            .transpose()?;
         let found = cached_or_get(
             &ctx.stores.kustomizations,
             &ctx.client,
@@ -436,11 +449,9 @@ async fn check_dependencies(obj: &Kustomization, ctx: &Context) -> Result<(), Fa
             &dependency.name,
         )
         .await;
-        let ready = match found {
-            Ok(Some(dep)) => {
-                let generation_observed = dep.metadata.generation == dep.observed_generation();
-                generation_observed && conditions::is_true(dep.conditions(), types::READY)
-            }
+        let ready = match (found, &ready_expr) {
+            (Ok(Some(dep)), Some(program)) => ready_by_expr(obj, &dep, program)?,
+            (Ok(Some(dep)), None) => ready_by_status(obj, &dep, source),
             _ => false,
         };
         if !ready {
@@ -460,6 +471,60 @@ async fn check_dependencies(obj: &Kustomization, ctx: &Context) -> Result<(), Fa
     Ok(())
 }
 
+fn compile_ready_expr(expr: &str) -> Result<fluxrs_cel::Program, Failure> {
+    fluxrs_cel::Program::compile(expr)
+        .and_then(|program| program.check_variables(&["self", "dep"]).map(|()| program))
+        .map_err(|e| Failure {
+            error: ReconcileError::stalled(
+                health_exprs::INVALID_CEL_EXPRESSION,
+                format!("invalid dependsOn readyExpr '{expr}': {e}"),
+            ),
+            healthy: None,
+        })
+}
+
+fn ready_by_expr(
+    obj: &Kustomization,
+    dep: &Kustomization,
+    program: &fluxrs_cel::Program,
+) -> Result<bool, Failure> {
+    let me = serde_json::to_value(obj).unwrap_or_default();
+    let dep_value = serde_json::to_value(dep).unwrap_or_default();
+    let vars = fluxrs_cel::Activation::new()
+        .with("self", &me)
+        .with("dep", &dep_value);
+    program.evaluate_bool(&vars).map_err(|e| {
+        Failure::retry(
+            reasons::DEPENDENCY_NOT_READY,
+            format!(
+                "dependency '{}' readyExpr '{}' failed: {e}",
+                dep.name_any(),
+                program.source()
+            ),
+            obj,
+        )
+    })
+}
+
+fn ready_by_status(obj: &Kustomization, dep: &Kustomization, source: &SourceArtifact) -> bool {
+    let generation_observed = dep.metadata.generation == dep.observed_generation();
+    let same_source = {
+        let mine = &obj.spec.source_ref;
+        let theirs = &dep.spec.source_ref;
+        mine.kind == theirs.kind
+            && mine.name == theirs.name
+            && mine.namespace.clone().or_else(|| obj.namespace())
+                == theirs.namespace.clone().or_else(|| dep.namespace())
+    };
+    let at_revision = !same_source
+        || dep
+            .status
+            .as_ref()
+            .and_then(|s| s.last_applied_revision.as_deref())
+            == Some(source.revision.as_str());
+    generation_observed && conditions::is_true(dep.conditions(), types::READY) && at_revision
+}
+
 /// What a build reads besides the artifact, gathered before deciding whether
 /// anything changed.
 struct Inputs {
@@ -476,8 +541,13 @@ async fn run(
     status: &mut KustomizationStatus,
     manifests: &mut Option<String>,
 ) -> Result<Applied, Failure> {
+    let checks = obj.spec.health_check_exprs.as_deref().unwrap_or_default();
+    let health_exprs = health_exprs::compile(checks).map_err(|e| Failure {
+        error: ReconcileError::stalled(health_exprs::INVALID_CEL_EXPRESSION, e.to_string()),
+        healthy: None,
+    })?;
     let source = source_artifact(obj, ctx).await?;
-    check_dependencies(obj, ctx).await?;
+    check_dependencies(obj, ctx, &source).await?;
     let target = ctx
         .targets
         .for_kustomization(obj)
@@ -551,7 +621,15 @@ async fn run(
         return Err(failure);
     }
 
-    let health = wait_healthy(obj, &target.client, discovery, &applied, deadline).await?;
+    let health = wait_healthy(
+        obj,
+        &target.client,
+        discovery,
+        &applied,
+        deadline,
+        &health_exprs,
+    )
+    .await?;
     if !target.remote {
         watch_managed(ctx, &target.client, &applied).await;
         let record = Record::new(inputs.digest, inventory_ids(status), &objects, &applied)
@@ -925,6 +1003,7 @@ async fn wait_healthy(
     discovery: &Discovery,
     applied: &[crate::apply::Change],
     deadline: Duration,
+    exprs: &[HealthExpr],
 ) -> Result<HealthResult, Failure> {
     let targets = health_targets(obj, applied);
     let mut current = HashMap::new();
@@ -941,7 +1020,7 @@ async fn wait_healthy(
             if current.contains_key(id) {
                 continue;
             }
-            match object_health(client, discovery, id, version).await {
+            match object_health(client, discovery, id, version, exprs).await {
                 (Health::Current, resource_version) => {
                     current.insert(id.clone(), resource_version.unwrap_or_default());
                 }
@@ -1029,6 +1108,7 @@ async fn object_health(
     discovery: &Discovery,
     id: &ObjectId,
     version: &str,
+    exprs: &[HealthExpr],
 ) -> (Health, Option<String>) {
     let gvk = kube::core::GroupVersionKind::gvk(&id.group, version, &id.kind);
     let Ok((resource, capabilities)) = discovery.resolve(client, &gvk).await else {
@@ -1043,7 +1123,11 @@ async fn object_health(
     match api.get_opt(&id.name).await {
         Ok(Some(live)) => {
             let resource_version = live.metadata.resource_version.clone();
-            let health = health(&serde_json::to_value(live).unwrap_or_default());
+            let live = serde_json::to_value(live).unwrap_or_default();
+            let health = match health_exprs::find(exprs, &live) {
+                Some(expr) => expr.health(&live),
+                None => health(&live),
+            };
             (health, resource_version)
         }
         Ok(None) => (Health::InProgress("NotFound".into()), None),

@@ -1,8 +1,9 @@
 //! kustomize-controller behaviour beyond the core loop, with both controllers
 //! as real processes: no-op reconciles that cost almost no API requests while
 //! drift is still corrected, the prune guard, impersonation bounded by RBAC,
-//! applying through a kubeconfig Secret, and SOPS-encrypted generator inputs
-//! decrypted with the controller-wide `--sops-age-secret`.
+//! applying through a kubeconfig Secret, SOPS-encrypted generator inputs
+//! decrypted with the controller-wide `--sops-age-secret`, CEL health checks
+//! and dependency ready expressions.
 
 mod support;
 
@@ -537,5 +538,124 @@ async fn encrypted_generator_inputs_are_decrypted_with_the_controller_wide_key()
             "{name}"
         );
     }
+    Ok(())
+}
+
+fn kustomization_named(namespace: &str, name: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n  namespace: {namespace}\n\
+         spec:\n  interval: 10m\n  path: ./{name}\n  prune: true\n  targetNamespace: {namespace}\n  sourceRef:\n    kind: GitRepository\n    name: app\n{extra_spec}"
+    )
+}
+
+#[tokio::test]
+async fn cel_health_checks_and_ready_expressions() -> Result<()> {
+    let (client, namespace, running) = setup("cel").await?;
+    let repo = GitFixture::new("cel")?;
+    repo.write("deploy/gate.yaml", &config_map("gate", "broken"))?;
+    repo.write("after/after.yaml", &config_map("after", "x"))?;
+    repo.write("never/never.yaml", &config_map("never", "x"))?;
+    repo.commit("gate")?;
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    let checks = "  healthChecks:\n  - kind: ConfigMap\n    name: gate\n  healthCheckExprs:\n  - apiVersion: v1\n    kind: ConfigMap\n    current: data.value == 'yes'\n    failed: data.value == 'broken'\n";
+    apply_manifests(
+        &client,
+        &parse_documents(&flux_objects(
+            &namespace,
+            &server.url(&repo.bare_name()),
+            checks,
+        ))?,
+    )
+    .await?;
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    let failing = wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "failing its CEL health check",
+        Duration::from_secs(120),
+        |k| ready(k).is_some_and(|(s, r, _)| s == "False" && r == "HealthCheckFailed"),
+    )
+    .await?;
+    let (_, _, message) = ready(failing.as_ref()).context("Ready")?;
+    assert!(
+        message.contains(&format!("ConfigMap/{namespace}/gate"))
+            && message.contains("healthCheckExprs failed expression holds"),
+        "{message}"
+    );
+
+    // readyExpr replaces the built-in check: `after` waits for an annotation
+    // on `app`, not for `app` to be Ready.
+    let ready_expr = "  dependsOn:\n  - name: app\n    readyExpr: \"has(dep.metadata.annotations) && 'go' in dep.metadata.annotations\"\n";
+    let invalid = "  dependsOn:\n  - name: app\n    readyExpr: \"dep.status.(\"\n";
+    apply_manifests(
+        &client,
+        &parse_documents(&format!(
+            "{}---\n{}",
+            kustomization_named(&namespace, "after", ready_expr),
+            kustomization_named(&namespace, "never", invalid)
+        ))?,
+    )
+    .await?;
+    wait_for(
+        &kustomizations,
+        "after",
+        running,
+        "waiting for its dependency",
+        Duration::from_secs(60),
+        |k| ready(k).is_some_and(|(_, r, _)| r == "DependencyNotReady"),
+    )
+    .await?;
+    let stalled = wait_for(
+        &kustomizations,
+        "never",
+        running,
+        "stalled on an invalid readyExpr",
+        Duration::from_secs(60),
+        |k| ready(k).is_some_and(|(s, r, _)| s == "False" && r == "InvalidCELExpression"),
+    )
+    .await?
+    .context("never")?;
+    let stalled_condition = stalled
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Stalled"))
+        .map(|c| c.status.clone());
+    assert_eq!(stalled_condition.as_deref(), Some("True"));
+
+    let go = serde_json::json!({"metadata": {"annotations": {"go": "now"}}});
+    kustomizations
+        .patch("app", &PatchParams::default(), &Patch::Merge(&go))
+        .await?;
+    wait_for(
+        &kustomizations,
+        "after",
+        running,
+        "Ready once the readyExpr holds",
+        Duration::from_secs(60),
+        |k| ready(k).is_some_and(|(s, _, _)| s == "True"),
+    )
+    .await?;
+
+    // The CEL `current` expression turns the health check green.
+    repo.write("deploy/gate.yaml", &config_map("gate", "yes"))?;
+    let fixed = repo.commit("gate open")?;
+    request(
+        &Api::<GitRepository>::namespaced(client.clone(), &namespace),
+        "app",
+        "fixed",
+    )
+    .await?;
+    let revision = format!("main@sha1:{fixed}");
+    wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "healthy",
+        Duration::from_secs(60),
+        |k| is_ready_at(k, &revision),
+    )
+    .await?;
     Ok(())
 }
