@@ -18,6 +18,7 @@ use tracing::info;
 
 use crate::health::{Health, health};
 use crate::inventory::ObjectId;
+use crate::managed_fields;
 use crate::ordering::{Stage, sort_for_apply, stage};
 
 /// Field manager of applied objects.
@@ -454,7 +455,9 @@ impl Applier<'_> {
             Some(live) => {
                 let current = serde_json::to_value(live).unwrap_or_default();
                 let planned = serde_json::to_value(&planned).unwrap_or_default();
-                if comparable(&current) == comparable(&planned) {
+                let handed_over = policy(object, SSA_ANNOTATION).as_deref() != Some("merge")
+                    && self.clean_managed_fields(&api, &id, &current).await?;
+                if !handed_over && comparable(&current) == comparable(&planned) {
                     return Ok(Change {
                         id,
                         version,
@@ -481,6 +484,30 @@ impl Applier<'_> {
             action,
             live: LiveVersion::of(&applied),
         })
+    }
+
+    /// Hands fields edited by `kubectl` over to us (see
+    /// [`crate::managed_fields`]); true when the object was patched, and so
+    /// must be applied even if the dry run showed no difference.
+    async fn clean_managed_fields(
+        &self,
+        api: &Api<DynamicObject>,
+        id: &ObjectId,
+        live: &Value,
+    ) -> Result<bool, ApplyError> {
+        let Some(patch) = managed_fields::cleanup_patch(live) else {
+            return Ok(false);
+        };
+        api.patch(&id.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| {
+                ApplyError::Apply(format!(
+                    "{} managed fields cleanup failed: {}",
+                    id.display(),
+                    api_message(&e)
+                ))
+            })?;
+        Ok(true)
     }
 
     /// Deletes an object whose immutable fields changed and applies it anew.
@@ -613,7 +640,9 @@ impl Applier<'_> {
                 && labels.get(NAMESPACE_LABEL).map(String::as_str) == Some(owner.1);
             let live_value = serde_json::to_value(&live).unwrap_or_default();
             let protected = policy(&live_value, "kustomize.toolkit.fluxcd.io/prune").as_deref()
-                == Some("disabled");
+                == Some("disabled")
+                || policy(&live_value, RECONCILE_ANNOTATION).as_deref() == Some("disabled")
+                || policy(&live_value, SSA_ANNOTATION).as_deref() == Some("ignore");
             if !ours || protected || live.metadata.deletion_timestamp.is_some() {
                 continue;
             }

@@ -11,6 +11,7 @@ pub mod health;
 pub mod health_exprs;
 pub mod history;
 pub mod inventory;
+pub mod managed_fields;
 pub mod ordering;
 pub mod prune_guard;
 pub mod reconcile;

@@ -659,3 +659,77 @@ async fn cel_health_checks_and_ready_expressions() -> Result<()> {
     .await?;
     Ok(())
 }
+
+fn kubectl(args: &[&str]) -> Result<()> {
+    let output = std::process::Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", shared().kubeconfig_path())
+        .output()
+        .context("running kubectl")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn fields_added_with_kubectl_are_removed_unless_merge() -> Result<()> {
+    let (client, namespace, running) = setup("kubectl-edits").await?;
+    let repo = GitFixture::new("kubectl-edits")?;
+    repo.write("deploy/settings.yaml", &config_map("settings", "one"))?;
+    repo.write(
+        "deploy/merged.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: merged\n  annotations:\n    kustomize.toolkit.fluxcd.io/ssa: Merge\ndata:\n  value: \"one\"\n",
+    )?;
+    let commit = repo.commit("two settings")?;
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    apply_manifests(
+        &client,
+        &parse_documents(&flux_objects(
+            &namespace,
+            &server.url(&repo.bare_name()),
+            "",
+        ))?,
+    )
+    .await?;
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    let revision = format!("main@sha1:{commit}");
+    wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "Ready",
+        Duration::from_secs(120),
+        |k| is_ready_at(k, &revision),
+    )
+    .await?;
+
+    for name in ["settings", "merged"] {
+        kubectl(&[
+            "patch",
+            "configmap",
+            name,
+            "-n",
+            &namespace,
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"extra":"by-hand"}}"#,
+        ])?;
+    }
+    reconcile_now(&kustomizations, "app", running, "after-kubectl").await?;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let data = |c: ConfigMap| c.data.unwrap_or_default();
+    let settings = data(configmaps.get("settings").await?);
+    assert_eq!(settings.get("extra"), None, "kubectl's field is removed");
+    assert_eq!(settings.get("value").map(String::as_str), Some("one"));
+    let merged = data(configmaps.get("merged").await?);
+    assert_eq!(
+        merged.get("extra").map(String::as_str),
+        Some("by-hand"),
+        "ssa: Merge keeps fields of other managers"
+    );
+    Ok(())
+}
