@@ -143,6 +143,9 @@ pub struct Applier<'a> {
     pub force: bool,
     /// How long to wait for definitions to become ready between stages.
     pub wait_timeout: Duration,
+    /// The controller's own namespace, which is never pruned: losing it
+    /// would take the controllers down with it.
+    pub protected_namespace: Option<&'a str>,
 }
 
 /// Server-side dry-run results by object, from validation.
@@ -614,6 +617,13 @@ impl Applier<'_> {
         let mut deleted = Vec::new();
         let mut failed = Vec::new();
         for (id, version) in stale {
+            if id.group.is_empty()
+                && id.kind == "Namespace"
+                && Some(id.name.as_str()) == self.protected_namespace
+            {
+                info!(object = %id.display(), "not pruning the controller's own namespace");
+                continue;
+            }
             let probe = serde_json::json!({
                 "apiVersion": id.api_version(version),
                 "kind": id.kind,

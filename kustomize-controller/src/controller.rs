@@ -45,6 +45,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         http_retry: args.http_retry,
         prune_guard_percent: args.prune_guard_percent,
         skip_unchanged: args.skip_unchanged,
+        runtime_namespace: runtime.runtime_namespace().map(str::to_string),
         sops_age_secret: (!args.sops_age_secret.is_empty()).then(|| {
             let namespace = runtime.runtime_namespace().unwrap_or("flux-system");
             (namespace.to_string(), args.sops_age_secret.clone())

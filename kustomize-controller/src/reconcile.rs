@@ -61,6 +61,8 @@ pub struct Context {
     pub prune_guard_percent: u8,
     /// Skip reconciles whose inputs and managed objects are unchanged.
     pub skip_unchanged: bool,
+    /// The controller's namespace (`RUNTIME_NAMESPACE`), never pruned.
+    pub runtime_namespace: Option<String>,
     /// Controller-wide age keys (`--sops-age-secret` in the runtime
     /// namespace), added to every Kustomization's decryption keys.
     pub sops_age_secret: Option<(String, String)>,
@@ -595,6 +597,7 @@ async fn run(
         discovery,
         force: obj.spec.force.unwrap_or(false),
         wait_timeout: deadline,
+        protected_namespace: ctx.runtime_namespace.as_deref(),
     };
     let applied = applier
         .apply_all(objects.clone())
@@ -1180,6 +1183,7 @@ async fn cleanup(obj: &Kustomization, ctx: &Context) -> Result<Next, ReconcileEr
         },
         force: false,
         wait_timeout: timeout(obj),
+        protected_namespace: ctx.runtime_namespace.as_deref(),
     };
     let entries = stale(
         Some(inventory),

@@ -64,6 +64,7 @@ fn is_ready_at(k: Option<&Kustomization>, revision: &str) -> bool {
 
 #[tokio::test]
 async fn no_op_reconciles_cost_almost_nothing_and_drift_is_still_corrected() -> Result<()> {
+    let _lock = support::exclusive_lock().await;
     let (client, namespace, running) = setup("steady").await?;
     let repo = GitFixture::new("steady")?;
     repo.write("deploy/web.yaml", DEPLOYMENT)?;
@@ -155,6 +156,7 @@ async fn no_op_reconciles_cost_almost_nothing_and_drift_is_still_corrected() -> 
 
 #[tokio::test]
 async fn prune_guard_blocks_mass_deletion_until_approved() -> Result<()> {
+    let _lock = support::shared_lock().await;
     let (client, namespace, running) = setup("guard").await?;
     let repo = GitFixture::new("guard")?;
     for name in ["a", "b", "c", "d"] {
@@ -319,6 +321,7 @@ async fn prune_guard_blocks_mass_deletion_until_approved() -> Result<()> {
 
 #[tokio::test]
 async fn impersonation_is_bounded_by_rbac() -> Result<()> {
+    let _lock = support::shared_lock().await;
     let (client, namespace, running) = setup("impersonate").await?;
     let rbac = |verbs_on_deployments: &str| {
         format!(
@@ -400,6 +403,7 @@ async fn impersonation_is_bounded_by_rbac() -> Result<()> {
 
 #[tokio::test]
 async fn applies_through_a_kubeconfig_secret() -> Result<()> {
+    let _lock = support::shared_lock().await;
     let (client, namespace, running) = setup("remote").await?;
     let kubeconfig = std::fs::read_to_string(shared().kubeconfig_path())?;
     let secrets = format!(
@@ -478,6 +482,7 @@ fn sops_fixture(name: &str) -> Result<Vec<u8>> {
 
 #[tokio::test]
 async fn encrypted_generator_inputs_are_decrypted_with_the_controller_wide_key() -> Result<()> {
+    let _lock = support::shared_lock().await;
     let (client, namespace, running) = setup("sops-global").await?;
     let key = String::from_utf8(sops_fixture("keys/throwaway-test-1.agekey")?)?;
     let global = format!(
@@ -550,6 +555,7 @@ fn kustomization_named(namespace: &str, name: &str, extra_spec: &str) -> String 
 
 #[tokio::test]
 async fn cel_health_checks_and_ready_expressions() -> Result<()> {
+    let _lock = support::shared_lock().await;
     let (client, namespace, running) = setup("cel").await?;
     let repo = GitFixture::new("cel")?;
     repo.write("deploy/gate.yaml", &config_map("gate", "broken"))?;
@@ -676,6 +682,7 @@ fn kubectl(args: &[&str]) -> Result<()> {
 
 #[tokio::test]
 async fn fields_added_with_kubectl_are_removed_unless_merge() -> Result<()> {
+    let _lock = support::shared_lock().await;
     let (client, namespace, running) = setup("kubectl-edits").await?;
     let repo = GitFixture::new("kubectl-edits")?;
     repo.write("deploy/settings.yaml", &config_map("settings", "one"))?;
@@ -730,6 +737,68 @@ async fn fields_added_with_kubectl_are_removed_unless_merge() -> Result<()> {
         merged.get("extra").map(String::as_str),
         Some("by-hand"),
         "ssa: Merge keeps fields of other managers"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_controllers_own_namespace_is_never_pruned() -> Result<()> {
+    let _lock = support::shared_lock().await;
+    let (client, namespace, running) = setup("own-namespace").await?;
+    let repo = GitFixture::new("own-namespace")?;
+    repo.write(
+        "deploy/flux-system.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n",
+    )?;
+    for name in ["a", "b", "c"] {
+        repo.write(&format!("deploy/{name}.yaml"), &config_map(name, name))?;
+    }
+    let first = repo.commit("namespace and settings")?;
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    apply_manifests(
+        &client,
+        &parse_documents(&flux_objects(
+            &namespace,
+            &server.url(&repo.bare_name()),
+            "",
+        ))?,
+    )
+    .await?;
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    let revision = format!("main@sha1:{first}");
+    wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "Ready",
+        Duration::from_secs(120),
+        |k| is_ready_at(k, &revision),
+    )
+    .await?;
+
+    repo.remove("deploy/flux-system.yaml")?;
+    let second = repo.commit("drop the namespace")?;
+    request(
+        &Api::<GitRepository>::namespaced(client.clone(), &namespace),
+        "app",
+        "second",
+    )
+    .await?;
+    let revision = format!("main@sha1:{second}");
+    wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "Ready at the second revision",
+        Duration::from_secs(60),
+        |k| is_ready_at(k, &revision),
+    )
+    .await?;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let flux_system = namespaces.get("flux-system").await?;
+    assert!(
+        flux_system.metadata.deletion_timestamp.is_none(),
+        "the runtime namespace was pruned"
     );
     Ok(())
 }

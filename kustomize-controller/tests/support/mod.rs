@@ -14,7 +14,7 @@ use fluxrs_e2e::controller::{
 use fluxrs_e2e::{TestCluster, install_crds, shared};
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, Resource};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The `--sops-age-secret` of the test kustomize-controller (in
 /// `flux-system`).
@@ -201,4 +201,18 @@ pub fn api_requests(running: &Controllers) -> Result<u64> {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .map(|v| v as u64)
         .sum())
+}
+
+/// Tests share the controller processes; one that measures the controller's
+/// request counter must run alone. Every other test holds this lock shared.
+static EXCLUSIVE: RwLock<()> = RwLock::const_new(());
+
+/// Held by a test that may run alongside others.
+pub async fn shared_lock() -> RwLockReadGuard<'static, ()> {
+    EXCLUSIVE.read().await
+}
+
+/// Held by a test that must be the only one talking to the controllers.
+pub async fn exclusive_lock() -> RwLockWriteGuard<'static, ()> {
+    EXCLUSIVE.write().await
 }
