@@ -186,10 +186,15 @@ impl LiveObjects {
                     .map_err(|e| {
                         ApplyError::Apply(format!("{}: {}", id.display(), api_message(&e)))
                     })?;
+                // List items carry no apiVersion and kind; the comparison
+                // with the dry run needs them.
                 let by_name = listed
                     .items
                     .into_iter()
-                    .filter_map(|o| Some((o.metadata.name.clone()?, o)))
+                    .filter_map(|mut o| {
+                        o.types = o.types.or_else(|| item_types(object));
+                        Some((o.metadata.name.clone()?, o))
+                    })
                     .collect();
                 self.listed.insert(key.clone(), by_name);
             }
@@ -201,6 +206,14 @@ impl LiveObjects {
             .await
             .map_err(|e| ApplyError::Apply(format!("{}: {}", id.display(), api_message(&e))))
     }
+}
+
+/// `apiVersion` and `kind` of the manifest `object`.
+fn item_types(object: &Value) -> Option<kube::core::TypeMeta> {
+    Some(kube::core::TypeMeta {
+        api_version: object.get("apiVersion")?.as_str()?.to_string(),
+        kind: object.get("kind")?.as_str()?.to_string(),
+    })
 }
 
 /// A label's exact value (ownership labels are case-sensitive).

@@ -19,7 +19,7 @@ use fluxrs_runtime::reconcile_request;
 use fluxrs_runtime::status::apply_status;
 use fluxrs_runtime::status::finalizer::{Step, with_finalizer};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
@@ -1017,13 +1017,17 @@ async fn wait_healthy(
         });
     }
     let started = Instant::now();
+    let owner = (obj.name_any(), obj.namespace().unwrap_or_default());
     loop {
         let mut waiting = Vec::new();
-        for (id, version) in &targets {
-            if current.contains_key(id) {
-                continue;
-            }
-            match object_health(client, discovery, id, version, exprs).await {
+        let pending: Vec<&(ObjectId, String)> = targets
+            .iter()
+            .filter(|(id, _)| !current.contains_key(id))
+            .collect();
+        let mut live = fetch_live(client, discovery, &pending, &owner).await;
+        for (id, _) in pending {
+            let found = live.remove(id).unwrap_or_else(|| Err("not read".into()));
+            match live_health(found, exprs) {
                 (Health::Current, resource_version) => {
                     current.insert(id.clone(), resource_version.unwrap_or_default());
                 }
@@ -1106,24 +1110,81 @@ fn health_targets(
         .collect()
 }
 
-async fn object_health(
+/// Reads the live state of `targets`: one LIST per kind and namespace
+/// (objects carrying `owner`'s labels) when several share them, a GET for
+/// the rest, so waiting for a large set costs a handful of requests a round.
+async fn fetch_live(
     client: &Client,
     discovery: &Discovery,
-    id: &ObjectId,
-    version: &str,
+    targets: &[&(ObjectId, String)],
+    owner: &(String, String),
+) -> HashMap<ObjectId, Result<Option<DynamicObject>, String>> {
+    let mut groups: BTreeMap<(String, String, String, String), Vec<&ObjectId>> = BTreeMap::new();
+    for (id, version) in targets {
+        let key = (
+            id.group.clone(),
+            version.clone(),
+            id.kind.clone(),
+            id.namespace.clone(),
+        );
+        groups.entry(key).or_default().push(id);
+    }
+    let mut live = HashMap::new();
+    for ((group, version, kind, namespace), ids) in groups {
+        let gvk = kube::core::GroupVersionKind::gvk(&group, &version, &kind);
+        let Ok((resource, capabilities)) = discovery.resolve(client, &gvk).await else {
+            for id in ids {
+                live.insert(id.clone(), Err("kind not served".to_string()));
+            }
+            continue;
+        };
+        let api: Api<DynamicObject> = match capabilities.scope {
+            kube::discovery::Scope::Namespaced => {
+                Api::namespaced_with(client.clone(), &namespace, &resource)
+            }
+            kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &resource),
+        };
+        let mut listed: HashMap<String, DynamicObject> = HashMap::new();
+        if ids.len() > 1 {
+            let selector = format!(
+                "{}={},{}={}",
+                crate::apply::NAME_LABEL,
+                owner.0,
+                crate::apply::NAMESPACE_LABEL,
+                owner.1
+            );
+            if let Ok(list) = api.list(&ListParams::default().labels(&selector)).await {
+                listed = list
+                    .items
+                    .into_iter()
+                    .filter_map(|mut o| {
+                        o.types = Some(kube::core::TypeMeta {
+                            api_version: resource.api_version.clone(),
+                            kind: resource.kind.clone(),
+                        });
+                        Some((o.metadata.name.clone()?, o))
+                    })
+                    .collect();
+            }
+        }
+        for id in ids {
+            let found = match listed.remove(&id.name) {
+                Some(object) => Ok(Some(object)),
+                None => api.get_opt(&id.name).await.map_err(|e| e.to_string()),
+            };
+            live.insert(id.clone(), found);
+        }
+    }
+    live
+}
+
+/// The health of one object as read, by its `healthCheckExprs` if a set
+/// matches its kind, else by kstatus; with the `resourceVersion` seen.
+fn live_health(
+    found: Result<Option<DynamicObject>, String>,
     exprs: &[HealthExpr],
 ) -> (Health, Option<String>) {
-    let gvk = kube::core::GroupVersionKind::gvk(&id.group, version, &id.kind);
-    let Ok((resource, capabilities)) = discovery.resolve(client, &gvk).await else {
-        return (Health::InProgress("kind not served".into()), None);
-    };
-    let api: Api<DynamicObject> = match capabilities.scope {
-        kube::discovery::Scope::Namespaced => {
-            Api::namespaced_with(client.clone(), &id.namespace, &resource)
-        }
-        kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &resource),
-    };
-    match api.get_opt(&id.name).await {
+    match found {
         Ok(Some(live)) => {
             let resource_version = live.metadata.resource_version.clone();
             let live = serde_json::to_value(live).unwrap_or_default();
@@ -1134,7 +1195,7 @@ async fn object_health(
             (health, resource_version)
         }
         Ok(None) => (Health::InProgress("NotFound".into()), None),
-        Err(e) => (Health::InProgress(e.to_string()), None),
+        Err(e) => (Health::InProgress(e), None),
     }
 }
 

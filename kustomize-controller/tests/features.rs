@@ -130,7 +130,10 @@ async fn no_op_reconciles_cost_almost_nothing_and_drift_is_still_corrected() -> 
                 "containers": [{"name": "web", "image": "nginx:edited"}]}}}})),
         )
         .await?;
+    let before = api_requests(running)?;
     reconcile_now(&kustomizations, "app", running, "after-drift").await?;
+    let spent = api_requests(running)? - before;
+    println!("{spent} API requests to correct drift on 3 of 4 objects");
     let settings = configmaps.get("settings").await?;
     assert_eq!(
         settings
