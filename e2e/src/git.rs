@@ -85,6 +85,20 @@ impl GitFixture {
         fs::write(&path, content).map_err(|e| Error::io(&path, e))
     }
 
+    /// Marks a file of the working tree executable (mode 0755).
+    pub fn make_executable(&self, path: &str) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.work.join(path);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
+            .map_err(|e| Error::io(&path, e))
+    }
+
+    /// Creates the symlink `path` pointing at `target` in the working tree.
+    pub fn symlink(&self, target: &str, path: &str) -> Result<()> {
+        let path = self.work.join(path);
+        std::os::unix::fs::symlink(target, &path).map_err(|e| Error::io(&path, e))
+    }
+
     /// Removes a file from the working tree.
     pub fn remove(&self, path: &str) -> Result<()> {
         let path = self.work.join(path);
@@ -97,11 +111,11 @@ impl GitFixture {
     }
 
     /// Like [`Self::commit`], with the commit signed by `key` (`git commit -S`).
-    pub fn commit_signed(&self, message: &str, key: &GpgKey) -> Result<String> {
+    pub fn commit_signed(&self, message: &str, key: &dyn SigningKey) -> Result<String> {
         self.commit_with(message, Some(key))
     }
 
-    fn commit_with(&self, message: &str, key: Option<&GpgKey>) -> Result<String> {
+    fn commit_with(&self, message: &str, key: Option<&dyn SigningKey>) -> Result<String> {
         git(&self.work, &["add", "--all"])?;
         let mut args = author_args();
         args.extend(["commit", "--quiet", "--allow-empty", "-m", message]);
@@ -148,11 +162,11 @@ impl GitFixture {
     }
 
     /// Like [`Self::tag`], with the tag signed by `key` (`git tag -s`).
-    pub fn tag_signed(&self, name: &str, key: &GpgKey) -> Result<()> {
+    pub fn tag_signed(&self, name: &str, key: &dyn SigningKey) -> Result<()> {
         self.tag_with(name, Some(key))
     }
 
-    fn tag_with(&self, name: &str, key: Option<&GpgKey>) -> Result<()> {
+    fn tag_with(&self, name: &str, key: Option<&dyn SigningKey>) -> Result<()> {
         let mut args = author_args();
         args.extend(["tag", "-a", name, "-m", name]);
         signed_git(&self.work, &mut args, key, "-s")?;
@@ -173,22 +187,32 @@ fn author_args() -> Vec<&'static str> {
     ]
 }
 
+/// A key that signs the commits and tags of a [`GitFixture`] through the real
+/// `git` (and the program it calls: `gpg` or `ssh-keygen`).
+pub trait SigningKey {
+    /// `git -c` settings that make `git commit -S` and `git tag -s` sign with
+    /// this key.
+    fn git_config(&self) -> Vec<String>;
+    /// Environment the signing program needs.
+    fn env(&self) -> Vec<(&'static str, &Path)>;
+}
+
 /// Runs `git args` (a commit or tag command), signed by `key` with
 /// `sign_flag` appended when there is a key.
 fn signed_git<'a>(
     dir: &Path,
     args: &mut Vec<&'a str>,
-    key: Option<&'a GpgKey>,
+    key: Option<&dyn SigningKey>,
     sign_flag: &'a str,
 ) -> Result<String> {
     let Some(key) = key else {
         return git(dir, args);
     };
-    let signing_key = format!("user.signingkey={}", key.fingerprint);
-    let mut signed = vec!["-c", &signing_key];
+    let config = key.git_config();
+    let mut signed: Vec<&str> = config.iter().flat_map(|c| ["-c", c.as_str()]).collect();
     signed.extend(args.iter().copied());
     signed.push(sign_flag);
-    git_env(dir, &signed, &[("GNUPGHOME", key.home.path())])
+    git_env(dir, &signed, &key.env())
 }
 
 /// A GnuPG signing key (ed25519, no passphrase) in a throwaway GNUPGHOME, for
@@ -248,6 +272,95 @@ impl GpgKey {
     /// The key's fingerprint (upper-case hex); its last 16 digits are the key ID.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+}
+
+impl SigningKey for GpgKey {
+    fn git_config(&self) -> Vec<String> {
+        vec![format!("user.signingkey={}", self.fingerprint)]
+    }
+
+    fn env(&self) -> Vec<(&'static str, &Path)> {
+        vec![("GNUPGHOME", self.home.path())]
+    }
+}
+
+/// An SSH key made by `ssh-keygen` and kept on disk, signing commits and tags
+/// with `gpg.format=ssh` (SSHSIG, namespace `git`).
+pub struct SshSigningKey {
+    dir: TempDir,
+    public: String,
+    fingerprint: String,
+}
+
+impl SshSigningKey {
+    /// Generates a key of `key_type` (`ed25519`, `ecdsa`, `rsa`), no passphrase.
+    pub fn generate(key_type: &str) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("fluxrs-sshsig-")
+            .tempdir()
+            .map_err(|e| Error::io(Path::new("/tmp"), e))?;
+        let key = path_str(&dir.path().join("key"));
+        run(
+            "ssh-keygen",
+            &[
+                "-q",
+                "-t",
+                key_type,
+                "-N",
+                "",
+                "-C",
+                "signer@flux-rs.dev",
+                "-f",
+                &key,
+            ],
+        )?;
+        let public_path = dir.path().join("key.pub");
+        let public = fs::read_to_string(&public_path)
+            .map_err(|e| Error::io(&public_path, e))?
+            .trim()
+            .to_string();
+        let listing = Command::new("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f", &path_str(&public_path)])
+            .output()
+            .map_err(|e| Error::io(Path::new("ssh-keygen"), e))?;
+        let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+        let fingerprint = listing
+            .split_whitespace()
+            .nth(1)
+            .ok_or_else(|| Error::Command {
+                command: "ssh-keygen -l".into(),
+                output: listing.clone(),
+            })?
+            .to_string();
+        Ok(Self {
+            dir,
+            public,
+            fingerprint,
+        })
+    }
+
+    /// The public key line (what a verification Secret's `*.sshpub` holds).
+    pub fn public_key(&self) -> &str {
+        &self.public
+    }
+
+    /// `SHA256:<base64>`, as `ssh-keygen -l` prints it.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+}
+
+impl SigningKey for SshSigningKey {
+    fn git_config(&self) -> Vec<String> {
+        vec![
+            "gpg.format=ssh".into(),
+            format!("user.signingkey={}", path_str(&self.dir.path().join("key"))),
+        ]
+    }
+
+    fn env(&self) -> Vec<(&'static str, &Path)> {
+        Vec::new()
     }
 }
 

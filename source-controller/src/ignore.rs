@@ -53,7 +53,27 @@ impl IgnoreFilter {
     /// Builds the filter for the tree at `root` from its `.sourceignore` files
     /// and the object's `spec.ignore`.
     pub fn for_tree(root: &Path, spec_ignore: Option<&str>) -> Result<Self> {
-        let file_patterns = sourceignore_patterns(root)?;
+        Self::from_sourceignores(root, &sourceignore_files(root)?, spec_ignore)
+    }
+
+    /// Builds the filter from `.sourceignore` files already read, as
+    /// `(folder, text)` pairs (folder relative to the root, `""` for the root)
+    /// in walk order: parents before children, siblings by file name. For
+    /// trees that are not on disk, such as a Git commit archived directly.
+    pub fn from_sourceignores(
+        root: &Path,
+        files: &[(String, String)],
+        spec_ignore: Option<&str>,
+    ) -> Result<Self> {
+        let file_patterns: Vec<String> = files
+            .iter()
+            .flat_map(|(folder, text)| {
+                pattern_lines(text)
+                    .into_iter()
+                    .map(|p| scope(folder, &p))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         let spec_patterns: Vec<String> = spec_ignore.map(pattern_lines).unwrap_or_default();
         let mut patterns: Vec<String> = VCS_PATTERNS.iter().map(|p| p.to_string()).collect();
         if file_patterns.is_empty() && spec_patterns.is_empty() {
@@ -92,10 +112,10 @@ fn pattern_lines(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Patterns of every `.sourceignore` in the tree, parents before children,
-/// rewritten so each applies only under the folder that holds it.
-fn sourceignore_patterns(root: &Path) -> Result<Vec<String>> {
-    let mut patterns = Vec::new();
+/// Every `.sourceignore` in the tree as `(folder, text)`, parents before
+/// children.
+fn sourceignore_files(root: &Path) -> Result<Vec<(String, String)>> {
+    let mut files = Vec::new();
     let walker = WalkDir::new(root)
         .sort_by_file_name()
         .into_iter()
@@ -118,9 +138,9 @@ fn sourceignore_patterns(root: &Path) -> Result<Vec<String>> {
             .and_then(|p| p.strip_prefix(root).ok())
             .map(|p| p.to_string_lossy().replace('\\', "/"))
             .unwrap_or_default();
-        patterns.extend(pattern_lines(&text).into_iter().map(|p| scope(&folder, &p)));
+        files.push((folder, text));
     }
-    Ok(patterns)
+    Ok(files)
 }
 
 /// Rewrites `pattern` from a `.sourceignore` in `folder` into a root-relative one.

@@ -4,7 +4,7 @@
 //! Flux conditions and events (with the served revision, and a `Succeeded`
 //! event on recovery); deletion removes the stored files; a lost artifact is
 //! never claimed and is rebuilt; Git over mutual TLS and through a proxy;
-//! commit signature verification.
+//! commit and tag signature verification (OpenPGP and SSH).
 
 use std::io::Read;
 use std::time::Duration;
@@ -13,7 +13,8 @@ use anyhow::{Context, Result, bail};
 use fluxrs_api::source::{GitRepository, OCIRepository};
 use fluxrs_e2e::controller::ControllerProcess;
 use fluxrs_e2e::git::{
-    GitFixture, GitHttpServer, GpgKey, HttpAuth, HttpProxy, untrusted_client_identity,
+    GitFixture, GitHttpServer, GpgKey, HttpAuth, HttpProxy, SshSigningKey,
+    untrusted_client_identity,
 };
 use fluxrs_e2e::registry::Registry;
 use fluxrs_e2e::{TestCluster, apply_manifests, http, install_crds, parse_documents, shared};
@@ -983,6 +984,55 @@ async fn commit_signatures_are_verified() -> Result<()> {
         status.artifact.map(|a| a.revision),
         Some(revision),
         "an unverified commit is never stored"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn ssh_signed_tags_and_commits_are_verified() -> Result<()> {
+    let (client, namespace, running) = setup().await?;
+    let signer = SshSigningKey::generate("ed25519")?;
+    let repo = GitFixture::new("app")?;
+    repo.write("deploy/app.yaml", "kind: App\n")?;
+    let signed = repo.commit_signed("signed with ssh", &signer)?;
+    repo.tag_signed("v1.0.0", &signer)?;
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    let manifests = [
+        secret_manifest(
+            &namespace,
+            "keys",
+            &[("authors.sshpub", &format!("{}\n", signer.public_key()))],
+        ),
+        git_repository_with(
+            &namespace,
+            "app",
+            &format!(
+                "  url: {}\n  ref:\n    tag: v1.0.0\n  verify:\n    mode: TagAndHEAD\n    secretRef:\n      name: keys\n",
+                server.url(&repo.bare_name())
+            ),
+        ),
+    ]
+    .join("\n---\n");
+    apply_manifests(&client, &parse_documents(&manifests)?).await?;
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let revision = format!("v1.0.0@sha1:{signed}");
+    let obj = wait_for(&api, "app", running, "Ready and verified", |o| {
+        ready_with_revision(o, &revision)
+    })
+    .await?;
+    let status = obj.status.context("status")?;
+    let verified =
+        condition(status.conditions.as_ref(), "SourceVerified").context("SourceVerified")?;
+    assert_eq!(
+        verified.message,
+        format!(
+            "verified signature of\n\t- tag 'v1.0.0' with key '{id}'\n\t- commit '{signed}' with key '{id}'",
+            id = signer.fingerprint()
+        )
+    );
+    assert_eq!(
+        serde_json::to_value(status.source_verification_mode)?,
+        serde_json::json!("TagAndHEAD")
     );
     Ok(())
 }

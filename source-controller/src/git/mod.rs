@@ -1,5 +1,7 @@
-//! Git access for GitRepository: resolving a ref on the remote without cloning
-//! (so unchanged sources cost one round trip), and shallow single-ref checkouts.
+//! Git access for GitRepository: resolving a ref on the remote and, over the
+//! same connection, a shallow single-ref fetch only when the ref moved (so an
+//! unchanged source costs one round trip), with or without a working tree
+//! (see [`tree`] for archiving a commit without one).
 //! libgit2 (vendored, through `git2`) does the protocol work; HTTP(S) bytes go
 //! through the Rust transport in [`http`] (TLS, client certificates, proxies).
 
@@ -7,6 +9,7 @@ mod auth;
 mod http;
 mod known_hosts;
 mod semver_tags;
+pub mod tree;
 pub mod verify;
 
 use std::path::Path;
@@ -188,20 +191,55 @@ impl Remote {
             let connection = remote
                 .connect_auth(Direction::Fetch, Some(self.callbacks()), None)
                 .map_err(Error::git)?;
-            let heads: Vec<(String, String)> = connection
-                .list()
-                .map_err(Error::git)?
-                .iter()
-                .map(|h| (h.name().to_string(), h.oid().to_string()))
-                .collect();
-            resolve_in_heads(reference, &heads)
+            resolve_in_heads(reference, &advertised(&connection)?)
         })
     }
 
     /// Fetches only what `reference` needs (depth 1 where the ref allows it)
     /// into `dir` and checks it out.
     pub fn checkout(&self, reference: &GitReference, dir: &Path) -> Result<Checkout> {
-        self.in_session(|| self.checkout_in_session(reference, dir))
+        self.in_session(|| match self.download(reference, dir, None)? {
+            Download::Fetched(repo, target) => self.write_worktree(&repo, target),
+            Download::Current(resolved) => Err(Error::Git(format!(
+                "nothing fetched for '{}'",
+                resolved.revision()
+            ))),
+        })
+    }
+
+    /// Brings `reference` into `dir` unless it resolves to `current` (the
+    /// revision of the stored artifact), over one connection: the ref
+    /// advertisement that resolves the ref is the one the fetch negotiates
+    /// with, so a new revision costs no second round trip (or SSH handshake)
+    /// and an unchanged one downloads nothing.
+    ///
+    /// With [`Worktree::Skip`] `dir` holds only the repository, and the
+    /// artifact is archived from the commit's objects
+    /// ([`tree::archive_commit`]): for large repositories writing the
+    /// checkout, reading it back and deleting it costs far more than the fetch.
+    pub fn update(
+        &self,
+        reference: &GitReference,
+        dir: &Path,
+        current: Option<&str>,
+        worktree: Worktree,
+    ) -> Result<Update> {
+        self.in_session(|| match self.download(reference, dir, current)? {
+            Download::Current(resolved) => Ok(Update::Current(resolved)),
+            Download::Fetched(repo, target) => match worktree {
+                Worktree::Write => self.write_worktree(&repo, target).map(Update::Fetched),
+                Worktree::Skip => {
+                    let commit = repo.find_commit(target.commit).map_err(Error::git)?;
+                    Ok(Update::Fetched(Checkout {
+                        reference: ResolvedRef {
+                            name: target.name,
+                            commit: commit.id().to_string(),
+                        },
+                        message: summary(&commit),
+                    }))
+                }
+            },
+        })
     }
 
     /// Runs `f` with an HTTP session for this remote active (HTTP(S) URLs only).
@@ -213,79 +251,50 @@ impl Remote {
         session.scope(f)
     }
 
-    fn checkout_in_session(&self, reference: &GitReference, dir: &Path) -> Result<Checkout> {
+    /// Connects, resolves `reference` from the advertisement and, unless it
+    /// resolves to `current`, fetches it on the same connection into a new
+    /// repository at `dir`.
+    fn download(
+        &self,
+        reference: &GitReference,
+        dir: &Path,
+        current: Option<&str>,
+    ) -> Result<Download> {
         let repo = Repository::init(dir).map_err(Error::git)?;
-        let mut remote = repo
-            .remote_anonymous(self.url.as_str())
-            .map_err(Error::git)?;
-        let mut options = self.fetch_options();
-        let target = match reference {
-            GitReference::Branch(branch) => {
-                self.shallow(&mut options);
-                let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
-                remote
-                    .fetch(&[&refspec], Some(&mut options), None)
-                    .map_err(Error::git)?;
-                let commit = lookup(&repo, &format!("refs/remotes/origin/{branch}"), branch)?;
-                ResolvedTarget {
-                    name: Some(branch.clone()),
-                    commit,
-                }
+        let target = {
+            let mut remote = repo
+                .remote_anonymous(self.url.as_str())
+                .map_err(Error::git)?;
+            let mut connection = remote
+                .connect_auth(Direction::Fetch, Some(self.callbacks()), None)
+                .map_err(Error::git)?;
+            let resolved = resolve_in_heads(reference, &advertised(&connection)?)?;
+            if current == Some(resolved.revision().as_str()) {
+                return Ok(Download::Current(resolved));
             }
-            GitReference::Tag(tag) => {
+            let (refspec, local) = fetch_refspec(reference, &resolved);
+            let mut options = self.fetch_options();
+            if !matches!(reference, GitReference::Commit { .. }) {
                 self.shallow(&mut options);
-                fetch_tag(&repo, &mut remote, &mut options, tag)?
             }
-            GitReference::Semver(_) => {
-                let heads: Vec<(String, String)> = remote
-                    .connect_auth(Direction::Fetch, Some(self.callbacks()), None)
-                    .map_err(Error::git)?
-                    .list()
-                    .map_err(Error::git)?
-                    .iter()
-                    .map(|h| (h.name().to_string(), h.oid().to_string()))
-                    .collect();
-                let tag = resolve_in_heads(reference, &heads)?
-                    .name
-                    .unwrap_or_default();
-                self.shallow(&mut options);
-                fetch_tag(&repo, &mut remote, &mut options, &tag)?
-            }
-            GitReference::Name(name) => {
-                self.shallow(&mut options);
-                remote
-                    .fetch(
-                        &[&format!("+{name}:refs/fluxrs/target")],
-                        Some(&mut options),
-                        None,
-                    )
-                    .map_err(Error::git)?;
-                let commit = lookup(&repo, "refs/fluxrs/target", name)?;
-                ResolvedTarget {
-                    name: Some(name.clone()),
-                    commit,
-                }
-            }
-            GitReference::Commit { sha, branch } => {
-                let refspec = match branch {
-                    Some(branch) => format!("+refs/heads/{branch}:refs/remotes/origin/{branch}"),
-                    None => "+refs/heads/*:refs/remotes/origin/*".to_string(),
-                };
-                remote
-                    .fetch(&[&refspec], Some(&mut options), None)
-                    .map_err(Error::git)?;
-                let oid = git2::Oid::from_str(sha)
-                    .map_err(|_| Error::InvalidReference(format!("'{sha}' is not a commit SHA")))?;
-                let commit = repo
-                    .find_commit(oid)
-                    .map_err(|_| Error::RefNotFound(format!("commit '{sha}' not found")))?
-                    .id();
-                ResolvedTarget {
-                    name: branch.clone(),
-                    commit,
-                }
+            connection
+                .remote()
+                .fetch(&[&refspec], Some(&mut options), None)
+                .map_err(Error::git)?;
+            let commit = match local {
+                Some(local) => lookup(&repo, &local, resolved.name.as_deref().unwrap_or_default())?,
+                None => find_commit(&repo, &resolved.commit)?,
+            };
+            ResolvedTarget {
+                name: resolved.name,
+                commit,
             }
         };
+        Ok(Download::Fetched(repo, target))
+    }
+
+    /// Checks out `target` in `repo` (sparse and with submodules as set).
+    fn write_worktree(&self, repo: &Repository, target: ResolvedTarget) -> Result<Checkout> {
         let commit = repo.find_commit(target.commit).map_err(Error::git)?;
         let mut checkout = git2::build::CheckoutBuilder::new();
         checkout.force();
@@ -299,20 +308,14 @@ impl Remote {
             .map_err(Error::git)?;
         repo.set_head_detached(commit.id()).map_err(Error::git)?;
         if self.recurse_submodules {
-            self.update_submodules(&repo)?;
+            self.update_submodules(repo)?;
         }
-        let message = commit
-            .summary()
-            .ok()
-            .flatten()
-            .unwrap_or_default()
-            .to_string();
         Ok(Checkout {
             reference: ResolvedRef {
                 name: target.name,
                 commit: commit.id().to_string(),
             },
-            message,
+            message: summary(&commit),
         })
     }
 
@@ -425,26 +428,90 @@ impl Remote {
     }
 }
 
+/// First line of a commit's message (for events).
+fn summary(commit: &git2::Commit<'_>) -> String {
+    commit
+        .summary()
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// What [`Remote::update`] leaves in its folder besides the repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Worktree {
+    /// Check the commit out (needed for submodules, includes and sparse
+    /// checkouts, which work on files).
+    Write,
+    /// Leave the objects only; archive with [`tree::archive_commit`].
+    Skip,
+}
+
+/// The outcome of [`Remote::update`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Update {
+    /// The ref resolves to the current revision: nothing was fetched.
+    Current(ResolvedRef),
+    /// The commit was fetched (and checked out if asked).
+    Fetched(Checkout),
+}
+
+/// A download's outcome, with the repository while it is still needed.
+enum Download {
+    Current(ResolvedRef),
+    Fetched(Repository, ResolvedTarget),
+}
+
+/// The `(name, oid)` pairs a connected remote advertised.
+fn advertised(connection: &git2::RemoteConnection<'_, '_, '_>) -> Result<Vec<(String, String)>> {
+    Ok(connection
+        .list()
+        .map_err(Error::git)?
+        .iter()
+        .map(|h| (h.name().to_string(), h.oid().to_string()))
+        .collect())
+}
+
+/// The refspec fetching a resolved reference, and the local ref it updates
+/// (`None` for a commit, found by its SHA).
+fn fetch_refspec(reference: &GitReference, resolved: &ResolvedRef) -> (String, Option<String>) {
+    let name = resolved.name.clone().unwrap_or_default();
+    match reference {
+        GitReference::Branch(_) => (
+            format!("+refs/heads/{name}:refs/remotes/origin/{name}"),
+            Some(format!("refs/remotes/origin/{name}")),
+        ),
+        GitReference::Tag(_) | GitReference::Semver(_) => (
+            format!("+refs/tags/{name}:refs/tags/{name}"),
+            Some(format!("refs/tags/{name}")),
+        ),
+        GitReference::Name(_) => (
+            format!("+{name}:refs/fluxrs/target"),
+            Some("refs/fluxrs/target".to_string()),
+        ),
+        GitReference::Commit { branch, .. } => (
+            match branch {
+                Some(branch) => format!("+refs/heads/{branch}:refs/remotes/origin/{branch}"),
+                None => "+refs/heads/*:refs/remotes/origin/*".to_string(),
+            },
+            None,
+        ),
+    }
+}
+
+fn find_commit(repo: &Repository, sha: &str) -> Result<git2::Oid> {
+    let oid = git2::Oid::from_str(sha)
+        .map_err(|_| Error::InvalidReference(format!("'{sha}' is not a commit SHA")))?;
+    Ok(repo
+        .find_commit(oid)
+        .map_err(|_| Error::RefNotFound(format!("commit '{sha}' not found")))?
+        .id())
+}
+
 struct ResolvedTarget {
     name: Option<String>,
     commit: git2::Oid,
-}
-
-fn fetch_tag(
-    repo: &Repository,
-    remote: &mut git2::Remote<'_>,
-    options: &mut FetchOptions<'_>,
-    tag: &str,
-) -> Result<ResolvedTarget> {
-    let refspec = format!("+refs/tags/{tag}:refs/tags/{tag}");
-    remote
-        .fetch(&[&refspec], Some(options), None)
-        .map_err(Error::git)?;
-    let commit = lookup(repo, &format!("refs/tags/{tag}"), tag)?;
-    Ok(ResolvedTarget {
-        name: Some(tag.to_string()),
-        commit,
-    })
 }
 
 fn lookup(repo: &Repository, refname: &str, wanted: &str) -> Result<git2::Oid> {

@@ -1,6 +1,8 @@
-//! `spec.verify`: OpenPGP signatures of the checked-out commit and/or tag,
-//! checked against the public keys of the Secret in `verify.secretRef` (every
-//! `*.asc` key, each may hold several armored keys), like upstream.
+//! `spec.verify`: signatures of the fetched commit and/or tag, checked
+//! against the public keys of the Secret in `verify.secretRef`, like upstream:
+//! OpenPGP keys in every `*.asc` entry (each may hold several armored keys)
+//! and SSH keys in every `*.sshpub` entry (`authorized_keys` lines), for
+//! commits and tags signed with `gpg.format=ssh` (SSHSIG, namespace `git`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,48 +33,55 @@ pub struct VerificationFailure {
     pub message: String,
 }
 
+/// First line of an SSH signature (`ssh-keygen -Y sign`, `git -c gpg.format=ssh`).
+const SSH_SIGNATURE: &str = "-----BEGIN SSH SIGNATURE-----";
+/// First line of an armored OpenPGP signature.
+const PGP_SIGNATURE: &str = "-----BEGIN PGP SIGNATURE-----";
+/// The SSHSIG namespace Git signs commits and tags in.
+const GIT_NAMESPACE: &str = "git";
+
 /// The trusted public keys.
 pub struct Keyring {
     keys: Vec<SignedPublicKey>,
+    ssh_keys: Vec<ssh_key::PublicKey>,
 }
 
 impl Keyring {
-    /// Reads every `*.asc` entry of the Secret. SSH signing keys (`*.sshpub`)
-    /// are not supported yet and are refused when they are all there is.
+    /// Reads every `*.asc` (OpenPGP) and `*.sshpub` (SSH) entry of the
+    /// Secret; a Secret with neither is refused.
     pub fn from_secret(name: &str, data: &BTreeMap<String, Vec<u8>>) -> Result<Self> {
-        let mut keys = Vec::new();
-        for (entry, value) in data.iter().filter(|(k, _)| k.ends_with(".asc")) {
-            let text = std::str::from_utf8(value)
-                .map_err(|_| Error::InvalidSecret(format!("'{entry}' is not valid UTF-8")))?;
-            for block in armor_blocks(text) {
-                let (parsed, _) = SignedPublicKey::from_string_many(block).map_err(|e| {
-                    Error::InvalidSecret(format!("'{entry}' holds no valid PGP public key: {e}"))
-                })?;
-                for key in parsed {
-                    keys.push(key.map_err(|e| {
-                        Error::InvalidSecret(format!(
-                            "'{entry}' holds an invalid PGP public key: {e}"
-                        ))
-                    })?);
-                }
-            }
+        let keys = pgp_keys(data)?;
+        let ssh_keys = ssh_keys(data)?;
+        if keys.is_empty() && ssh_keys.is_empty() {
+            return Err(Error::InvalidSecret(format!(
+                "secret '{name}' has no PGP ('*.asc') or SSH ('*.sshpub') public keys"
+            )));
         }
-        if keys.is_empty() {
-            let ssh = data.keys().any(|k| k.ends_with(".sshpub"));
-            return Err(Error::InvalidSecret(if ssh {
-                format!(
-                    "secret '{name}': SSH signature verification ('*.sshpub') is not supported yet"
-                )
-            } else {
-                format!("secret '{name}' has no PGP public keys ('*.asc')")
-            }));
-        }
-        Ok(Self { keys })
+        Ok(Self { keys, ssh_keys })
     }
 
-    /// The key ID (upper-case hex, as upstream) of the trusted key whose
-    /// primary key or a subkey made `signature` over `data`.
+    /// The ID of the trusted key that made `signature` over `data`: the key ID
+    /// (upper-case hex) of an OpenPGP key, the `SHA256:` fingerprint of an
+    /// SSH key, as upstream reports them.
     fn signer(&self, signature: &str, data: &[u8]) -> Option<String> {
+        if signature.trim_start().starts_with(SSH_SIGNATURE) {
+            self.ssh_signer(signature, data)
+        } else {
+            self.pgp_signer(signature, data)
+        }
+    }
+
+    fn ssh_signer(&self, signature: &str, data: &[u8]) -> Option<String> {
+        let signature = ssh_key::SshSig::from_pem(signature.trim()).ok()?;
+        self.ssh_keys
+            .iter()
+            .find(|key| key.verify(GIT_NAMESPACE, data, &signature).is_ok())
+            .map(|key| key.fingerprint(ssh_key::HashAlg::Sha256).to_string())
+    }
+
+    /// The key ID (upper-case hex, as upstream) of the trusted OpenPGP key
+    /// whose primary key or a subkey made `signature` over `data`.
+    fn pgp_signer(&self, signature: &str, data: &[u8]) -> Option<String> {
         let (signature, _) = DetachedSignature::from_string(signature).ok()?;
         self.keys.iter().find_map(|key| {
             let primary = signature.verify(&key.primary_key, data).is_ok();
@@ -85,6 +94,43 @@ impl Keyring {
             (primary || subkey()).then(|| hex::encode_upper(key.primary_key.legacy_key_id()))
         })
     }
+}
+
+/// The OpenPGP keys of every `*.asc` entry.
+fn pgp_keys(data: &BTreeMap<String, Vec<u8>>) -> Result<Vec<SignedPublicKey>> {
+    let mut keys = Vec::new();
+    for (entry, value) in data.iter().filter(|(k, _)| k.ends_with(".asc")) {
+        let text = std::str::from_utf8(value)
+            .map_err(|_| Error::InvalidSecret(format!("'{entry}' is not valid UTF-8")))?;
+        for block in armor_blocks(text) {
+            let (parsed, _) = SignedPublicKey::from_string_many(block).map_err(|e| {
+                Error::InvalidSecret(format!("'{entry}' holds no valid PGP public key: {e}"))
+            })?;
+            for key in parsed {
+                keys.push(key.map_err(|e| {
+                    Error::InvalidSecret(format!("'{entry}' holds an invalid PGP public key: {e}"))
+                })?);
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// The SSH keys of every `*.sshpub` entry, in `authorized_keys` format (one
+/// key a line; comments, blank lines and options allowed).
+fn ssh_keys(data: &BTreeMap<String, Vec<u8>>) -> Result<Vec<ssh_key::PublicKey>> {
+    let mut keys = Vec::new();
+    for (entry, value) in data.iter().filter(|(k, _)| k.ends_with(".sshpub")) {
+        let text = std::str::from_utf8(value)
+            .map_err(|_| Error::InvalidSecret(format!("'{entry}' is not valid UTF-8")))?;
+        for line in ssh_key::AuthorizedKeys::new(text) {
+            let line = line.map_err(|e| {
+                Error::InvalidSecret(format!("'{entry}' holds an invalid SSH public key: {e}"))
+            })?;
+            keys.push(line.public_key().clone());
+        }
+    }
+    Ok(keys)
 }
 
 /// The armored blocks of `text`: `gpg --export --armor` of several keys, or
@@ -162,10 +208,9 @@ fn commit_signer(repo: &Repository, commit: &str, keyring: &Keyring) -> Result<S
         .ok_or_else(|| "no trusted key made the signature".to_string())
 }
 
-/// Annotated tags carry their PGP signature at the end of the message; the
-/// signed data is the tag object up to it.
+/// Annotated tags carry their signature (OpenPGP or SSH) at the end of the
+/// message; the signed data is the tag object up to it.
 fn tag_signer(repo: &Repository, tag: &str, keyring: &Keyring) -> Result<String, String> {
-    const BEGIN: &[u8] = b"-----BEGIN PGP SIGNATURE-----";
     let reference = repo
         .find_reference(&format!("refs/tags/{tag}"))
         .map_err(|e| e.message().to_string())?;
@@ -178,9 +223,13 @@ fn tag_signer(repo: &Repository, tag: &str, keyring: &Keyring) -> Result<String,
         return Err("it is a lightweight tag, which cannot be signed".into());
     }
     let raw = object.data();
-    let start = raw
-        .windows(BEGIN.len())
-        .rposition(|w| w == BEGIN)
+    let start = [PGP_SIGNATURE, SSH_SIGNATURE]
+        .iter()
+        .filter_map(|begin| {
+            let begin = begin.as_bytes();
+            raw.windows(begin.len()).rposition(|w| w == begin)
+        })
+        .max()
         .ok_or_else(|| "the tag is not signed".to_string())?;
     let signature =
         std::str::from_utf8(&raw[start..]).map_err(|_| "the signature is not text".to_string())?;

@@ -1,6 +1,7 @@
 //! GitRepository: resolve the ref on the remote, and only when it moved (or the
-//! ignore rules changed, or the stored file is gone) check it out shallowly and
-//! store a new artifact.
+//! ignore rules changed, or the stored file is gone) fetch it shallowly on the
+//! same connection and store a new artifact, archived straight from the
+//! fetched commit unless includes, submodules or a sparse checkout need files.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,7 +17,7 @@ use fluxrs_runtime::reconcile_request;
 use fluxrs_runtime::status::apply_status;
 use fluxrs_runtime::status::finalizer::{Step, with_finalizer};
 use kube::ResourceExt;
-use tracing::info;
+use tracing::{debug, info};
 
 use super::{
     Context, SourceFailure, artifact, blocking, include, mark_artifact_ready, mark_failure, notify,
@@ -24,7 +25,7 @@ use super::{
 };
 use crate::Error;
 use crate::git::verify::{self, Keyring};
-use crate::git::{GitAuth, GitReference, Remote};
+use crate::git::{GitAuth, GitReference, Remote, Update, Worktree, tree};
 use crate::ignore::IgnoreFilter;
 use crate::proxy::ProxyConfig;
 use crate::storage::ObjectKey;
@@ -258,30 +259,24 @@ async fn fetch_and_store(
         spec.url
     );
 
-    let resolved = {
-        let (remote, reference) = (Arc::clone(&remote), reference.clone());
-        blocking(move || remote.resolve(&reference))
-            .await
-            .map_err(|e| SourceFailure::fetch_from(&context, &e))?
-    };
-    if verified && is_current(status, spec, &includes, &resolved.revision()) {
-        info!(revision = %resolved.revision(), "no changes since last reconciliation");
-        return Ok(None);
-    }
-
     let checkout_dir = tempfile::tempdir().map_err(|e| {
         SourceFailure::storage(&Error::Io {
             path: "/tmp".into(),
             message: e.to_string(),
         })
     })?;
-    let checkout = {
+    let worktree = worktree_for(spec, &includes);
+    let current = current_revision(status, spec, &includes)
+        .filter(|_| verified)
+        .map(str::to_string);
+    let started = Instant::now();
+    let update = {
         let (remote, reference, dir) = (
             Arc::clone(&remote),
             reference.clone(),
             checkout_dir.path().to_path_buf(),
         );
-        let work = blocking(move || remote.checkout(&reference, &dir));
+        let work = blocking(move || remote.update(&reference, &dir, current.as_deref(), worktree));
         tokio::time::timeout(limit, work)
             .await
             .map_err(|_| {
@@ -292,10 +287,15 @@ async fn fetch_and_store(
             })?
             .map_err(|e| SourceFailure::fetch_from(&context, &e))?
     };
+    let checkout = match update {
+        Update::Current(resolved) => {
+            info!(revision = %resolved.revision(), "no changes since last reconciliation");
+            return Ok(None);
+        }
+        Update::Fetched(checkout) => checkout,
+    };
     let revision = checkout.reference.revision();
-    if verified && is_current(status, spec, &includes, &revision) {
-        return Ok(None);
-    }
+    debug!(%revision, ?worktree, elapsed_ms = started.elapsed().as_millis(), "fetched");
     let verified = match keyring {
         Some((keyring, mode)) => {
             let tag = matches!(reference, GitReference::Tag(_) | GitReference::Semver(_))
@@ -323,6 +323,7 @@ async fn fetch_and_store(
         None => None,
     };
 
+    let started = Instant::now();
     let (stored, includes) = {
         let storage = Arc::clone(&ctx.storage);
         let (key, ignore, dir) = (
@@ -330,9 +331,16 @@ async fn fetch_and_store(
             spec.ignore.clone(),
             checkout_dir.path().to_path_buf(),
         );
-        let file_name = format!("{}.tar.gz", checkout.reference.commit);
+        let commit = checkout.reference.commit.clone();
+        let file_name = format!("{commit}.tar.gz");
         let max_bytes = ctx.max_artifact_bytes;
         blocking(move || {
+            if worktree == Worktree::Skip {
+                let stored = storage.archive_with(&key, &file_name, max_bytes, |archive| {
+                    tree::archive_commit(&dir, &commit, ignore.as_deref(), archive)
+                })?;
+                return Ok((stored, includes));
+            }
             include::copy_into(&storage, &includes, &dir, max_bytes)?;
             let filter = IgnoreFilter::for_tree(&dir, ignore.as_deref())?;
             let stored = storage.archive(&key, &file_name, &dir, &filter, max_bytes)?;
@@ -341,6 +349,7 @@ async fn fetch_and_store(
         .await
         .map_err(|e| SourceFailure::storage(&e))?
     };
+    debug!(%revision, elapsed_ms = started.elapsed().as_millis(), "archived");
     ctx.storage
         .garbage_collect(key, &stored.path)
         .map_err(|e| SourceFailure::storage(&e))?;
@@ -362,14 +371,27 @@ async fn fetch_and_store(
     Ok(Some(Stored { event, verified }))
 }
 
-/// Whether the stored artifact already holds `revision` built with the same
-/// ignore rules and the same included artifacts.
-fn is_current(
-    status: &GitRepositoryStatus,
+/// Without includes, submodules or a sparse checkout the artifact is exactly
+/// the commit's tree, archived from the fetched objects with no working tree;
+/// the others work on files and need the checkout.
+fn worktree_for(spec: &GitRepositorySpec, includes: &[include::ResolvedInclude]) -> Worktree {
+    let sparse = spec.sparse_checkout.as_deref().unwrap_or_default();
+    if includes.is_empty() && !spec.recurse_submodules.unwrap_or(false) && sparse.is_empty() {
+        Worktree::Skip
+    } else {
+        Worktree::Write
+    }
+}
+
+/// The revision of the stored artifact when it was built with the same
+/// ignore rules, submodule and sparse settings, includes and included
+/// artifacts as the spec asks now: a fetch that resolves to it has nothing to
+/// do.
+fn current_revision<'a>(
+    status: &'a GitRepositoryStatus,
     spec: &GitRepositorySpec,
     includes: &[include::ResolvedInclude],
-    revision: &str,
-) -> bool {
+) -> Option<&'a str> {
     let included: Vec<(&str, Option<&str>)> = includes
         .iter()
         .map(|i| (i.artifact.revision.as_str(), i.artifact.digest.as_deref()))
@@ -380,14 +402,20 @@ fn is_current(
         .flatten()
         .map(|a| (a.revision.as_str(), a.digest.as_deref()))
         .collect();
+    let same_build = status.observed_ignore == spec.ignore
+        && status.observed_recurse_submodules.unwrap_or(false)
+            == spec.recurse_submodules.unwrap_or(false)
+        && status
+            .observed_sparse_checkout
+            .as_deref()
+            .unwrap_or_default()
+            == spec.sparse_checkout.as_deref().unwrap_or_default()
+        && status.observed_include.as_deref().unwrap_or_default()
+            == spec.include.as_deref().unwrap_or_default()
+        && included == observed;
     status
         .artifact
         .as_ref()
-        .is_some_and(|a| a.revision == revision)
-        && status.observed_ignore == spec.ignore
-        && status.observed_recurse_submodules.unwrap_or(false)
-            == spec.recurse_submodules.unwrap_or(false)
-        && status.observed_include.as_deref().unwrap_or_default()
-            == spec.include.as_deref().unwrap_or_default()
-        && included == observed
+        .filter(|_| same_build)
+        .map(|a| a.revision.as_str())
 }

@@ -37,15 +37,18 @@ pub fn write_archive(
     out: File,
     max_bytes: u64,
 ) -> Result<ArchiveSummary> {
-    let hashing = HashingWriter {
-        inner: out,
-        hasher: Sha256::new(),
-        size: 0,
-    };
-    let gzip = GzEncoder::new(hashing, Compression::default());
-    let mut tar = tar::Builder::new(gzip);
-    tar.follow_symlinks(false);
+    let mut archive = ArchiveWriter::new(out, max_bytes);
+    append_folder(&mut archive, root, filter)?;
+    archive.finish()
+}
 
+/// Adds the tree at `root`, minus what `filter` excludes, to `archive`:
+/// directories and regular files in file-name order, symlinks left out.
+pub fn append_folder(
+    archive: &mut ArchiveWriter,
+    root: &Path,
+    filter: &IgnoreFilter,
+) -> Result<()> {
     let walker = WalkDir::new(root)
         .sort_by_file_name()
         .min_depth(1)
@@ -54,7 +57,6 @@ pub fn write_archive(
             let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
             !filter.is_ignored(relative, entry.file_type().is_dir())
         });
-    let mut total = 0u64;
     for entry in walker {
         let entry = entry.map_err(|e| Error::Io {
             path: root.to_path_buf(),
@@ -63,25 +65,88 @@ pub fn write_archive(
         let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
         let file_type = entry.file_type();
         if file_type.is_dir() {
-            append_dir(&mut tar, relative)?;
+            archive.dir(relative)?;
         } else if file_type.is_file() {
-            total += entry.metadata().map(|m| m.len()).unwrap_or_default();
-            if total > max_bytes {
-                return Err(Error::TooLarge(format!(
-                    "the source content exceeds the limit of {max_bytes} bytes (--artifact-max-size)"
-                )));
-            }
-            append_file(&mut tar, entry.path(), relative)?;
+            let path = entry.path();
+            let file = File::open(path).map_err(io_err(path))?;
+            let metadata = file.metadata().map_err(io_err(path))?;
+            let executable = metadata.permissions().mode() & 0o111 != 0;
+            archive.file(relative, executable, metadata.len(), file)?;
         }
     }
-    let gzip = tar.into_inner().map_err(io_err(root))?;
-    let mut hashing = gzip.finish().map_err(io_err(root))?;
-    hashing.flush().map_err(io_err(root))?;
-    hashing.inner.sync_all().map_err(io_err(root))?;
-    Ok(ArchiveSummary {
-        digest: format!("sha256:{}", hex::encode(hashing.hasher.finalize())),
-        size: hashing.size,
-    })
+    Ok(())
+}
+
+/// Writes a deterministic archive entry by entry: whoever feeds it (a folder
+/// walk, a Git tree) gives entries in sorted order, and it normalises owners,
+/// times and modes, counts the content against the size limit and hashes the
+/// compressed bytes.
+pub struct ArchiveWriter {
+    tar: tar::Builder<GzEncoder<HashingWriter>>,
+    total: u64,
+    max_bytes: u64,
+}
+
+impl ArchiveWriter {
+    /// An archive written to `out`, refusing content beyond `max_bytes`.
+    pub fn new(out: File, max_bytes: u64) -> Self {
+        let hashing = HashingWriter {
+            inner: out,
+            hasher: Sha256::new(),
+            size: 0,
+        };
+        let mut tar = tar::Builder::new(GzEncoder::new(hashing, Compression::default()));
+        tar.follow_symlinks(false);
+        Self {
+            tar,
+            total: 0,
+            max_bytes,
+        }
+    }
+
+    /// Adds the directory `relative` (mode 0750).
+    pub fn dir(&mut self, relative: &Path) -> Result<()> {
+        let mut header = header(0o750, 0, tar::EntryType::Directory);
+        self.tar
+            .append_data(&mut header, relative, io::empty())
+            .map_err(io_err(relative))
+    }
+
+    /// Adds the regular file `relative` of `size` bytes read from `contents`
+    /// (mode 0700 when `executable`, else 0600).
+    pub fn file(
+        &mut self,
+        relative: &Path,
+        executable: bool,
+        size: u64,
+        contents: impl io::Read,
+    ) -> Result<()> {
+        self.total += size;
+        if self.total > self.max_bytes {
+            return Err(Error::TooLarge(format!(
+                "the source content exceeds the limit of {} bytes (--artifact-max-size)",
+                self.max_bytes
+            )));
+        }
+        let mode = if executable { 0o700 } else { 0o600 };
+        let mut header = header(mode, size, tar::EntryType::Regular);
+        self.tar
+            .append_data(&mut header, relative, contents)
+            .map_err(io_err(relative))
+    }
+
+    /// Ends the archive, syncs it to disk and returns its digest and size.
+    pub fn finish(self) -> Result<ArchiveSummary> {
+        let here = Path::new("archive");
+        let gzip = self.tar.into_inner().map_err(io_err(here))?;
+        let mut hashing = gzip.finish().map_err(io_err(here))?;
+        hashing.flush().map_err(io_err(here))?;
+        hashing.inner.sync_all().map_err(io_err(here))?;
+        Ok(ArchiveSummary {
+            digest: format!("sha256:{}", hex::encode(hashing.hasher.finalize())),
+            size: hashing.size,
+        })
+    }
 }
 
 fn header(mode: u32, size: u64, entry_type: tar::EntryType) -> tar::Header {
@@ -93,25 +158,6 @@ fn header(mode: u32, size: u64, entry_type: tar::EntryType) -> tar::Header {
     header.set_gid(0);
     header.set_mtime(0);
     header
-}
-
-fn append_dir<W: Write>(tar: &mut tar::Builder<W>, relative: &Path) -> Result<()> {
-    let mut header = header(0o750, 0, tar::EntryType::Directory);
-    tar.append_data(&mut header, relative, io::empty())
-        .map_err(io_err(relative))
-}
-
-fn append_file<W: Write>(tar: &mut tar::Builder<W>, path: &Path, relative: &Path) -> Result<()> {
-    let file = File::open(path).map_err(io_err(path))?;
-    let metadata = file.metadata().map_err(io_err(path))?;
-    let mode = if metadata.permissions().mode() & 0o111 != 0 {
-        0o700
-    } else {
-        0o600
-    };
-    let mut header = header(mode, metadata.len(), tar::EntryType::Regular);
-    tar.append_data(&mut header, relative, file)
-        .map_err(io_err(path))
 }
 
 fn io_err(path: &Path) -> impl Fn(io::Error) -> Error + '_ {

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-pub use archive::{ArchiveSummary, write_archive};
+pub use archive::{ArchiveSummary, ArchiveWriter, append_folder, write_archive};
 
 use crate::ignore::IgnoreFilter;
 use crate::{Error, Result};
@@ -119,9 +119,9 @@ impl Storage {
         format!("{}/{relative}", self.base_url)
     }
 
-    /// Archives the tree at `src` into `<object folder>/<file_name>`: written to a
-    /// temporary file in the same folder and renamed, so readers never see a
-    /// partial archive. Fails when the files to archive exceed `max_bytes`.
+    /// Archives the tree at `src` into `<object folder>/<file_name>` (see
+    /// [`Storage::archive_with`]). Fails when the files to archive exceed
+    /// `max_bytes`.
     pub fn archive(
         &self,
         key: &ObjectKey,
@@ -130,6 +130,21 @@ impl Storage {
         filter: &IgnoreFilter,
         max_bytes: u64,
     ) -> Result<StoredFile> {
+        self.archive_with(key, file_name, max_bytes, |archive| {
+            append_folder(archive, src, filter)
+        })
+    }
+
+    /// Writes the archive `fill` produces into `<object folder>/<file_name>`:
+    /// to a temporary file in the same folder, renamed once complete, so
+    /// readers never see a partial archive.
+    pub fn archive_with(
+        &self,
+        key: &ObjectKey,
+        file_name: &str,
+        max_bytes: u64,
+        fill: impl FnOnce(&mut ArchiveWriter) -> Result<()>,
+    ) -> Result<StoredFile> {
         let dir = self.root.join(key.relative_dir());
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let temp = tempfile::Builder::new()
@@ -137,7 +152,9 @@ impl Storage {
             .tempfile_in(&dir)
             .map_err(io_err(&dir))?;
         let out = temp.reopen().map_err(io_err(temp.path()))?;
-        let summary = write_archive(src, filter, out, max_bytes)?;
+        let mut archive = ArchiveWriter::new(out, max_bytes);
+        fill(&mut archive)?;
+        let summary = archive.finish()?;
         let target = dir.join(file_name);
         temp.persist(&target).map_err(|e| Error::Io {
             path: target.clone(),
