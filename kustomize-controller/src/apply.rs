@@ -484,16 +484,7 @@ impl Applier<'_> {
                 Action::Configured
             }
         };
-        let applied = self
-            .server_side_apply(&api, object, false)
-            .await
-            .map_err(|e| {
-                ApplyError::Apply(format!(
-                    "{} apply failed: {}",
-                    id.display(),
-                    api_message(&e)
-                ))
-            })?;
+        let applied = self.apply_for_real(&api, object, &id).await?;
         Ok(Change {
             id,
             version,
@@ -526,6 +517,24 @@ impl Applier<'_> {
         Ok(true)
     }
 
+    /// The server-side apply that changes the cluster.
+    async fn apply_for_real(
+        &self,
+        api: &Api<DynamicObject>,
+        object: &Value,
+        id: &ObjectId,
+    ) -> Result<DynamicObject, ApplyError> {
+        self.server_side_apply(api, object, false)
+            .await
+            .map_err(|e| {
+                ApplyError::Apply(format!(
+                    "{} apply failed: {}",
+                    id.display(),
+                    api_message(&e)
+                ))
+            })
+    }
+
     /// Deletes an object whose immutable fields changed and applies it anew.
     async fn recreate(
         &self,
@@ -543,16 +552,7 @@ impl Applier<'_> {
             .await
             .map_err(|e| ApplyError::Apply(format!("{}: {}", id.display(), api_message(&e))))?;
         self.wait_deleted(api, &id).await?;
-        let created = self
-            .server_side_apply(api, object, false)
-            .await
-            .map_err(|e| {
-                ApplyError::Apply(format!(
-                    "{} apply failed: {}",
-                    id.display(),
-                    api_message(&e)
-                ))
-            })?;
+        let created = self.apply_for_real(api, object, &id).await?;
         Ok(Change {
             id,
             version,

@@ -58,6 +58,39 @@ metadata:
   name: web
 ";
 
+/// Serves `repo` over smart HTTP, applies the GitRepository and Kustomization
+/// `app` (its spec extended with `extra_spec`) and waits until `commit` is
+/// applied; returns the server (keep it alive), the Kustomization API and the
+/// revision.
+async fn sync_app(
+    client: &kube::Client,
+    namespace: &str,
+    running: &support::Controllers,
+    repo: &GitFixture,
+    commit: &str,
+    extra_spec: &str,
+) -> Result<(GitHttpServer, Api<Kustomization>, String)> {
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    let url = server.url(&repo.bare_name());
+    apply_manifests(
+        client,
+        &parse_documents(&flux_objects(namespace, &url, extra_spec))?,
+    )
+    .await?;
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), namespace);
+    let revision = format!("main@sha1:{commit}");
+    wait_for(
+        &kustomizations,
+        "app",
+        running,
+        "Ready",
+        Duration::from_secs(120),
+        |k| is_ready_at(k, &revision),
+    )
+    .await?;
+    Ok((server, kustomizations, revision))
+}
+
 fn is_ready_at(k: Option<&Kustomization>, revision: &str) -> bool {
     ready(k).is_some_and(|(s, _, m)| s == "True" && m == format!("Applied revision: {revision}"))
 }
@@ -508,25 +541,13 @@ async fn encrypted_generator_inputs_are_decrypted_with_the_controller_wide_key()
         &String::from_utf8(sops_fixture("app.enc.env")?)?,
     )?;
     let commit = repo.commit("encrypted env")?;
-    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
-    apply_manifests(
+    let (_server, _, _) = sync_app(
         &client,
-        &parse_documents(&flux_objects(
-            &namespace,
-            &server.url(&repo.bare_name()),
-            "  decryption:\n    provider: sops\n",
-        ))?,
-    )
-    .await?;
-    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
-    let revision = format!("main@sha1:{commit}");
-    wait_for(
-        &kustomizations,
-        "app",
+        &namespace,
         running,
-        "Ready",
-        Duration::from_secs(120),
-        |k| is_ready_at(k, &revision),
+        &repo,
+        &commit,
+        "  decryption:\n    provider: sops\n",
     )
     .await?;
     let secret = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), &namespace)
@@ -694,27 +715,8 @@ async fn fields_added_with_kubectl_are_removed_unless_merge() -> Result<()> {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: merged\n  annotations:\n    kustomize.toolkit.fluxcd.io/ssa: Merge\ndata:\n  value: \"one\"\n",
     )?;
     let commit = repo.commit("two settings")?;
-    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
-    apply_manifests(
-        &client,
-        &parse_documents(&flux_objects(
-            &namespace,
-            &server.url(&repo.bare_name()),
-            "",
-        ))?,
-    )
-    .await?;
-    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
-    let revision = format!("main@sha1:{commit}");
-    wait_for(
-        &kustomizations,
-        "app",
-        running,
-        "Ready",
-        Duration::from_secs(120),
-        |k| is_ready_at(k, &revision),
-    )
-    .await?;
+    let (_server, kustomizations, _) =
+        sync_app(&client, &namespace, running, &repo, &commit, "").await?;
 
     for name in ["settings", "merged"] {
         kubectl(&[
@@ -757,27 +759,8 @@ async fn the_controllers_own_namespace_is_never_pruned() -> Result<()> {
         repo.write(&format!("deploy/{name}.yaml"), &config_map(name, name))?;
     }
     let first = repo.commit("namespace and settings")?;
-    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
-    apply_manifests(
-        &client,
-        &parse_documents(&flux_objects(
-            &namespace,
-            &server.url(&repo.bare_name()),
-            "",
-        ))?,
-    )
-    .await?;
-    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
-    let revision = format!("main@sha1:{first}");
-    wait_for(
-        &kustomizations,
-        "app",
-        running,
-        "Ready",
-        Duration::from_secs(120),
-        |k| is_ready_at(k, &revision),
-    )
-    .await?;
+    let (_server, kustomizations, _) =
+        sync_app(&client, &namespace, running, &repo, &first, "").await?;
 
     repo.remove("deploy/flux-system.yaml")?;
     let second = repo.commit("drop the namespace")?;
