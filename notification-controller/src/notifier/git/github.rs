@@ -8,9 +8,9 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{Forge, Lookup, Repository, Status, StatusUpdate, decode};
+use super::{Forge, Repository, Status, StatusUpdate, decode};
 use crate::event::FluxEvent;
-use crate::notifier::{Request, ResponseCheck, json};
+use crate::notifier::json;
 use crate::{Error, Result};
 
 /// The REST API version go-github pins.
@@ -91,20 +91,14 @@ pub(super) fn update(
         description: &wanted.description,
         context: &wanted.name,
     })?;
-    Ok(StatusUpdate {
-        forge: Forge::GitHub,
-        listing: Lookup {
-            url: list_url.into(),
-            headers: headers.clone(),
-        },
-        create: Request {
-            url: create_url.into(),
-            headers,
-            body,
-            check: ResponseCheck::Status,
-        },
+    Ok(StatusUpdate::new(
+        Forge::GitHub,
         wanted,
-    })
+        list_url,
+        create_url,
+        headers,
+        body,
+    ))
 }
 
 /// The newest status with the wanted context decides (GitHub lists newest

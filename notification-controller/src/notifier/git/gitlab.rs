@@ -8,9 +8,9 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{Forge, Lookup, Repository, Status, StatusUpdate, decode};
+use super::{Forge, Repository, Status, StatusUpdate, decode};
 use crate::event::FluxEvent;
-use crate::notifier::{Request, ResponseCheck, json};
+use crate::notifier::json;
 use crate::{Error, Result};
 
 /// Header carrying a GitLab personal or project access token.
@@ -83,20 +83,14 @@ pub(super) fn update(
         name: &wanted.name,
         description: &wanted.description,
     })?;
-    Ok(StatusUpdate {
-        forge: Forge::GitLab,
-        listing: Lookup {
-            url: list_url.into(),
-            headers: headers.clone(),
-        },
-        create: Request {
-            url: create_url.into(),
-            headers,
-            body,
-            check: ResponseCheck::Status,
-        },
+    Ok(StatusUpdate::new(
+        Forge::GitLab,
         wanted,
-    })
+        list_url,
+        create_url,
+        headers,
+        body,
+    ))
 }
 
 /// Any listed status of the commit with the same name, state and

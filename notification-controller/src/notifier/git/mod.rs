@@ -82,6 +82,32 @@ pub struct StatusUpdate {
 }
 
 impl StatusUpdate {
+    /// An update that lists the commit's statuses at `list_url` and creates
+    /// the wanted one at `create_url` with `body`, both with `headers`.
+    fn new(
+        forge: Forge,
+        wanted: Status,
+        list_url: Url,
+        create_url: Url,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Self {
+        Self {
+            forge,
+            listing: Lookup {
+                url: list_url.into(),
+                headers: headers.clone(),
+            },
+            create: super::Request {
+                url: create_url.into(),
+                headers,
+                body,
+                check: super::ResponseCheck::Status,
+            },
+            wanted,
+        }
+    }
+
     /// Whether the forge's listing (the answer to [`Self::listing`])
     /// already shows the wanted status, as upstream decides it: on GitHub the
     /// newest status with the same context has the same state and
