@@ -179,23 +179,12 @@ impl LiveObjects {
                 format!("{name}/{namespace}"),
             );
             if !self.listed.contains_key(&key) {
-                let selector = format!("{NAME_LABEL}={name},{NAMESPACE_LABEL}={namespace}");
-                let listed = api
-                    .list(&ListParams::default().labels(&selector))
+                let types = item_types(object);
+                let by_name = list_owned(api, (&name, &namespace), types)
                     .await
                     .map_err(|e| {
                         ApplyError::Apply(format!("{}: {}", id.display(), api_message(&e)))
                     })?;
-                // List items carry no apiVersion and kind; the comparison
-                // with the dry run needs them.
-                let by_name = listed
-                    .items
-                    .into_iter()
-                    .filter_map(|mut o| {
-                        o.types = o.types.or_else(|| item_types(object));
-                        Some((o.metadata.name.clone()?, o))
-                    })
-                    .collect();
                 self.listed.insert(key.clone(), by_name);
             }
             if let Some(found) = self.listed.get_mut(&key).and_then(|m| m.remove(&id.name)) {
@@ -206,6 +195,26 @@ impl LiveObjects {
             .await
             .map_err(|e| ApplyError::Apply(format!("{}: {}", id.display(), api_message(&e))))
     }
+}
+
+/// The objects `api` serves that carry `owner`'s (name, namespace) labels, by
+/// name. List items come without `apiVersion` and `kind`; `types` fills them
+/// in, since comparisons and health rules need them.
+pub async fn list_owned(
+    api: &Api<DynamicObject>,
+    owner: (&str, &str),
+    types: Option<kube::core::TypeMeta>,
+) -> Result<HashMap<String, DynamicObject>, kube::Error> {
+    let selector = format!("{NAME_LABEL}={},{NAMESPACE_LABEL}={}", owner.0, owner.1);
+    let listed = api.list(&ListParams::default().labels(&selector)).await?;
+    Ok(listed
+        .items
+        .into_iter()
+        .filter_map(|mut o| {
+            o.types = o.types.or_else(|| types.clone());
+            Some((o.metadata.name.clone()?, o))
+        })
+        .collect())
 }
 
 /// `apiVersion` and `kind` of the manifest `object`.

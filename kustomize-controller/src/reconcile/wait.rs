@@ -8,11 +8,11 @@ use fluxrs_api::kustomize::Kustomization;
 use fluxrs_runtime::conditions::reasons;
 use fluxrs_runtime::interval::format_duration;
 use fluxrs_runtime::outcome::ReconcileError;
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{Api, DynamicObject};
 use kube::{Client, ResourceExt};
 
 use super::{Failure, retry_interval};
-use crate::apply::{Action, Change, Discovery};
+use crate::apply::{Action, Change, Discovery, list_owned};
 use crate::health::{Health, health};
 use crate::health_exprs::{self, HealthExpr};
 use crate::inventory::ObjectId;
@@ -168,28 +168,16 @@ pub(super) async fn fetch_live(
             }
             kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &resource),
         };
-        let mut listed: HashMap<String, DynamicObject> = HashMap::new();
+        let mut listed = HashMap::new();
         if ids.len() > 1 {
-            let selector = format!(
-                "{}={},{}={}",
-                crate::apply::NAME_LABEL,
-                owner.0,
-                crate::apply::NAMESPACE_LABEL,
-                owner.1
-            );
-            if let Ok(list) = api.list(&ListParams::default().labels(&selector)).await {
-                listed = list
-                    .items
-                    .into_iter()
-                    .filter_map(|mut o| {
-                        o.types = Some(kube::core::TypeMeta {
-                            api_version: resource.api_version.clone(),
-                            kind: resource.kind.clone(),
-                        });
-                        Some((o.metadata.name.clone()?, o))
-                    })
-                    .collect();
-            }
+            let types = kube::core::TypeMeta {
+                api_version: resource.api_version.clone(),
+                kind: resource.kind.clone(),
+            };
+            let owner = (owner.0.as_str(), owner.1.as_str());
+            listed = list_owned(&api, owner, Some(types))
+                .await
+                .unwrap_or_default();
         }
         for id in ids {
             let found = match listed.remove(&id.name) {
