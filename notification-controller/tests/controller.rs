@@ -29,7 +29,7 @@ use serde_json::json;
 use sha2::Sha256;
 use tokio::sync::OnceCell;
 
-use common::{Capture, Ports, apply, kustomization, secret};
+use common::{Capture, Ports, apply, kustomization, secret, seed_alerting};
 
 /// The one controller of this test binary.
 struct Running {
@@ -67,44 +67,6 @@ async fn setup(prefix: &str) -> Result<(Client, String, &'static Running)> {
 
 fn logs(running: &Running) -> impl Fn() -> String + '_ {
     move || common::logs(&running.process)
-}
-
-/// The seed Provider and Alert (deployment-alerts) in `namespace`, the
-/// Provider's Secret pointing at `address`.
-fn seed_alerting(namespace: &str, address: &str) -> String {
-    format!(
-        r#"{secret}---
-apiVersion: notification.toolkit.fluxcd.io/v1beta3
-kind: Provider
-metadata:
-  name: slack
-  namespace: {namespace}
-spec:
-  type: slack
-  channel: deployments
-  secretRef:
-    name: slack-webhook
----
-apiVersion: notification.toolkit.fluxcd.io/v1beta3
-kind: Alert
-metadata:
-  name: deployment-alerts
-  namespace: {namespace}
-spec:
-  providerRef:
-    name: slack
-  eventSeverity: error
-  eventSources:
-    - kind: Kustomization
-      name: "*"
-    - kind: HelmRelease
-      name: "*"
-  exclusionList:
-    - ".*upgrade.*retries exhausted.*"
-  summary: "Flux deployment issue detected"
-"#,
-        secret = secret(namespace, "slack-webhook", &[("address", address)]),
-    )
 }
 
 /// A generic(-hmac) Provider and an info Alert on every Kustomization.

@@ -33,7 +33,7 @@ use serde_json::json;
 use sha2::Sha256;
 use tokio::sync::OnceCell;
 
-use common::{Capture, Ports, TIMEOUT, apply, secret};
+use common::{Capture, Ports, TIMEOUT, apply, secret, seed_alerting};
 
 /// Webhook runs measured for the latency benchmark.
 const LATENCY_RUNS: usize = 5;
@@ -219,43 +219,6 @@ where
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
     Ok(())
-}
-
-/// The seed Provider and Alert (`deployment-alerts`), Slack at `address`.
-fn seed_alerting(namespace: &str, address: &str) -> String {
-    format!(
-        r#"{secret}---
-apiVersion: notification.toolkit.fluxcd.io/v1beta3
-kind: Provider
-metadata:
-  name: slack
-  namespace: {namespace}
-spec:
-  type: slack
-  channel: deployments
-  secretRef:
-    name: slack-webhook
----
-apiVersion: notification.toolkit.fluxcd.io/v1beta3
-kind: Alert
-metadata:
-  name: deployment-alerts
-  namespace: {namespace}
-spec:
-  providerRef:
-    name: slack
-  eventSeverity: error
-  eventSources:
-    - kind: Kustomization
-      name: "*"
-    - kind: HelmRelease
-      name: "*"
-  exclusionList:
-    - ".*upgrade.*retries exhausted.*"
-  summary: "Flux deployment issue detected"
-"#,
-        secret = secret(namespace, "slack-webhook", &[("address", address)]),
-    )
 }
 
 #[tokio::test]

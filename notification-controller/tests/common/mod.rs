@@ -126,6 +126,44 @@ pub fn secret(namespace: &str, name: &str, data: &[(&str, &str)]) -> String {
     yaml
 }
 
+/// The seed Provider and Alert (deployment-alerts) in `namespace`, the
+/// Provider's Secret pointing at `address`.
+pub fn seed_alerting(namespace: &str, address: &str) -> String {
+    format!(
+        r#"{secret}---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata:
+  name: slack
+  namespace: {namespace}
+spec:
+  type: slack
+  channel: deployments
+  secretRef:
+    name: slack-webhook
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata:
+  name: deployment-alerts
+  namespace: {namespace}
+spec:
+  providerRef:
+    name: slack
+  eventSeverity: error
+  eventSources:
+    - kind: Kustomization
+      name: "*"
+    - kind: HelmRelease
+      name: "*"
+  exclusionList:
+    - ".*upgrade.*retries exhausted.*"
+  summary: "Flux deployment issue detected"
+"#,
+        secret = secret(namespace, "slack-webhook", &[("address", address)]),
+    )
+}
+
 /// A Kustomization with a valid spec (nothing reconciles it in these tests).
 pub fn kustomization(namespace: &str, name: &str) -> String {
     format!(
