@@ -58,8 +58,26 @@ metadata:
   name: web
 ";
 
-/// Serves `repo` over smart HTTP, applies the GitRepository and Kustomization
-/// `app` (its spec extended with `extra_spec`) and waits until `commit` is
+/// Serves `repo` over smart HTTP and applies the GitRepository and
+/// Kustomization `app` (its spec extended with `extra_spec`); returns the
+/// server (keep it alive) and the Kustomization API.
+async fn serve_app(
+    client: &kube::Client,
+    namespace: &str,
+    repo: &GitFixture,
+    extra_spec: &str,
+) -> Result<(GitHttpServer, Api<Kustomization>)> {
+    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
+    let url = server.url(&repo.bare_name());
+    apply_manifests(
+        client,
+        &parse_documents(&flux_objects(namespace, &url, extra_spec))?,
+    )
+    .await?;
+    Ok((server, Api::namespaced(client.clone(), namespace)))
+}
+
+/// [`serve_app`], then waits until `commit` is
 /// applied; returns the server (keep it alive), the Kustomization API and the
 /// revision.
 async fn sync_app(
@@ -70,14 +88,7 @@ async fn sync_app(
     commit: &str,
     extra_spec: &str,
 ) -> Result<(GitHttpServer, Api<Kustomization>, String)> {
-    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
-    let url = server.url(&repo.bare_name());
-    apply_manifests(
-        client,
-        &parse_documents(&flux_objects(namespace, &url, extra_spec))?,
-    )
-    .await?;
-    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), namespace);
+    let (server, kustomizations) = serve_app(client, namespace, repo, extra_spec).await?;
     let revision = format!("main@sha1:{commit}");
     wait_for(
         &kustomizations,
@@ -199,17 +210,7 @@ async fn prune_guard_blocks_mass_deletion_until_approved() -> Result<()> {
         repo.write(&format!("deploy/{name}.yaml"), &config_map(name, name))?;
     }
     let first = repo.commit("four settings")?;
-    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
-    apply_manifests(
-        &client,
-        &parse_documents(&flux_objects(
-            &namespace,
-            &server.url(&repo.bare_name()),
-            "",
-        ))?,
-    )
-    .await?;
-    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    let (_server, kustomizations) = serve_app(&client, &namespace, &repo, "").await?;
     let sources: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
     let revision = format!("main@sha1:{first}");
@@ -375,17 +376,13 @@ async fn impersonation_is_bounded_by_rbac() -> Result<()> {
     repo.write("deploy/web.yaml", DEPLOYMENT)?;
     repo.write("deploy/settings.yaml", &config_map("settings", "one"))?;
     let commit = repo.commit("app")?;
-    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
-    apply_manifests(
+    let (_server, kustomizations) = serve_app(
         &client,
-        &parse_documents(&flux_objects(
-            &namespace,
-            &server.url(&repo.bare_name()),
-            "  serviceAccountName: deployer\n",
-        ))?,
+        &namespace,
+        &repo,
+        "  serviceAccountName: deployer\n",
     )
     .await?;
-    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
     let denied = wait_for(
         &kustomizations,
         "app",
@@ -455,17 +452,13 @@ async fn applies_through_a_kubeconfig_secret() -> Result<()> {
     let repo = GitFixture::new("remote")?;
     repo.write("deploy/settings.yaml", &config_map("settings", "remote"))?;
     let commit = repo.commit("settings")?;
-    let server = GitHttpServer::start(repo.root(), HttpAuth::None).await?;
-    apply_manifests(
+    let (_server, kustomizations) = serve_app(
         &client,
-        &parse_documents(&flux_objects(
-            &namespace,
-            &server.url(&repo.bare_name()),
-            "  kubeConfig:\n    secretRef:\n      name: broken\n",
-        ))?,
+        &namespace,
+        &repo,
+        "  kubeConfig:\n    secretRef:\n      name: broken\n",
     )
     .await?;
-    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
     let broken = wait_for(
         &kustomizations,
         "app",
