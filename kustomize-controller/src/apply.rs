@@ -180,11 +180,11 @@ impl LiveObjects {
             );
             if !self.listed.contains_key(&key) {
                 let types = item_types(object);
+                // An identity allowed to get but not to list (impersonation
+                // with narrow RBAC) falls back to one GET per object.
                 let by_name = list_owned(api, (&name, &namespace), types)
                     .await
-                    .map_err(|e| {
-                        ApplyError::Apply(format!("{}: {}", id.display(), api_message(&e)))
-                    })?;
+                    .unwrap_or_default();
                 self.listed.insert(key.clone(), by_name);
             }
             if let Some(found) = self.listed.get_mut(&key).and_then(|m| m.remove(&id.name)) {
